@@ -1,0 +1,109 @@
+"""Jobs and experiments (nkwidgets/compute/_job.py, _experiment.py, _blocks.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nkwidgets import stax
+from nkwidgets.compute import Experiment, Job, JobCancelled, PredictSettings, plan_blocks
+from nkwidgets.data import digits
+
+
+def test_plan_covers_every_entry_once():
+    blocks = plan_blocks(n_train=7, n_test=5, block_size=3)
+    train = np.zeros((7, 7), int)
+    test = np.zeros((5, 7), int)
+    for b in blocks:
+        target = train if b.target == "train_train" else test
+        target[b.row0 : b.row0 + b.rows, b.col0 : b.col0 + b.cols] += 1
+        if b.mirrored:
+            target[b.col0 : b.col0 + b.cols, b.row0 : b.row0 + b.rows] += 1
+    assert np.all(train == 1) and np.all(test == 1)
+
+
+def _experiment(block_size=50, **kw):
+    net = stax.serial(stax.Dense(64, W_std=1.5, b_std=0.05), stax.Relu(), stax.Dense(10))
+    return Experiment(net, digits(train=150, test=60), block_size=block_size, **kw)
+
+
+def test_blocked_kernel_equals_one_shot_kernel(x64):
+    """float64, rtol 1e-7: blocking and padding change nothing but rounding.
+
+    The arc-cosine kernel turns a rounding error eps in a correlation of 1 (an
+    input with itself) into an angle error sqrt(2 eps), ~2e-8 in float64 and
+    ~5e-4 in float32, so equality is tested in float64 at a few sqrt(eps).
+    """
+    exp = _experiment(block_size=40, predict=None, dtype="float64")  # 150 % 40 != 0
+    result = exp.job().run_here()
+    ds = exp.dataset
+    x_train, x_test = ds.x_train.astype(np.float64), ds.x_test.astype(np.float64)
+    full = exp.network.kernel_fn(x_train, None, ("nngp", "ntk"))
+    cross = exp.network.kernel_fn(x_test, x_train, ("nngp", "ntk"))
+    for name in ("nngp", "ntk"):
+        got = result.kernels[name]
+        assert got["train_train"].dtype == np.float64
+        np.testing.assert_allclose(got["train_train"], getattr(full, name), rtol=1e-7)
+        np.testing.assert_allclose(got["test_train"], getattr(cross, name), rtol=1e-7)
+
+
+def test_events_in_order_and_result():
+    kinds = []
+    job = _experiment().job()
+    job.subscribe(lambda e: kinds.append(e.kind))
+    job.start()
+    result = job.result(timeout=120)
+    n_blocks = len(_experiment().blocks())
+    assert kinds[0] == "started" and kinds[-1] == "done"
+    assert kinds.count("block_done") == n_blocks == kinds.count("progress")
+    assert kinds.index("prediction") > max(i for i, k in enumerate(kinds) if k == "block_done")
+    assert set(result.predictions) == {"nngp", "ntk"}
+
+
+def test_cancel_stops_after_current_block_and_thread_is_reusable():
+    gate = threading.Event()
+    blocks_seen = []
+
+    def on_event(e):
+        if e.kind == "block_done":
+            blocks_seen.append(e)
+            gate.set()
+            time.sleep(0.2)  # keep the job inside this block while we cancel
+
+    job = _experiment(block_size=25).job()
+    job.subscribe(on_event)
+    job.start()
+    assert gate.wait(60)
+    job.cancel()
+    with pytest.raises(JobCancelled):
+        job.result(timeout=30)
+    assert job.status == "cancelled"
+    assert len(blocks_seen) <= 2
+    # A fresh job runs fine afterwards.
+    assert _experiment(predict=PredictSettings(t=(1.0,))).job().run_here().predictions
+
+
+def test_failure_surfaces_original_message_and_subscriber_errors_do_not_kill_job():
+    def work(ctx):
+        raise ValueError("the original message")
+
+    job = Job(work)
+    job.subscribe(lambda e: 1 / 0)
+    job.start()
+    with pytest.raises(ValueError, match="the original message"):
+        job.result(timeout=10)
+    assert job.status == "failed"
+
+
+def test_nan_block_is_reported_with_fix():
+    from nkwidgets.errors import NKError
+
+    exp = _experiment(predict=None)
+    bad = exp.dataset.x_train.copy()
+    bad[3, 2] = np.inf
+    exp.dataset = type(exp.dataset)(**{**exp.dataset.__dict__, "x_train": bad})
+    with pytest.raises(NKError, match="NaN or inf"):
+        exp.job().run_here()

@@ -1,0 +1,79 @@
+"""The ``%%nk`` magic through a real IPython shell (nkwidgets/magic.py), no browser.
+
+Bad specs must fail with ONE clear message that names line and column, and
+must not start any computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from IPython.testing.globalipapp import get_ipython
+
+GOOD = """\
+net = serial(Dense(256, W_std=1.5, b_std=0.05), Relu(), Dense(10, W_std=1.5, b_std=0.05))
+data = digits(train=200, test=100)
+compute = nngp, ntk
+predict = gradient_descent_mse(t=[1, 100, inf])
+"""
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "nkwidgets")
+    return shell
+
+
+def _run_cell_capturing_error(ip, body, line=""):
+    ip.user_ns.pop("nk_job", None)
+    with pytest.raises(Exception) as info:
+        ip.run_cell_magic("nk", line, body)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    "body,line,col,words",
+    [
+        ("net = serial(Dense(10), Relux())\n", 1, 25, ["unknown layer `Relux`", "Relu"]),
+        ("net = Dense(10, W_sdt=1.0)\n", 1, 23, ["no argument `W_sdt`", "W_std"]),
+        ("net = Dense(10)\ndata = digits(train=10, test=5\n", 2, 14, ["syntax error"]),
+        ("net = Dense(10, W_std=-1)\n", 1, 7, ["W_std=-1", "positive"]),
+        ("net = Dense(10)\nfoo = 3\n", 2, 1, ["unknown setting `foo`"]),
+        ("net = Dense(10)\ndata = digits(train=1700, test=500)\n", 2, 1, ["1797"]),
+    ],
+    ids=["bad-layer", "bad-argument", "syntax", "bad-value", "bad-setting", "too-much-data"],
+)
+def test_bad_spec_one_clear_error_nothing_runs(ip, body, line, col, words):
+    from nkwidgets.spec import SpecError
+
+    error = _run_cell_capturing_error(ip, body)
+    assert isinstance(error, SpecError)
+    assert (error.line, error.col) == (line, col), str(error)
+    message = str(error)
+    assert f"line {line}, column {col}" in message
+    for word in words:
+        assert word in message
+    # IPython renders SpecError as one line instead of a traceback.
+    assert len(error._render_traceback_()) == 1
+    assert "nk_job" not in ip.user_ns, "a failed spec must not start a job"
+
+
+def test_good_spec_returns_at_once_and_binds_result(ip):
+    ip.user_ns.pop("nk_result", None)
+    ip.run_cell_magic("nk", "-o my_result", GOOD)
+    job = ip.user_ns["nk_job"]
+    result = job.result(timeout=300)
+    assert ip.user_ns["my_result"] is result
+    k = result.kernels["ntk"]["train_train"]
+    assert k.shape == (200, 200) and np.all(np.isfinite(k))
+    np.testing.assert_allclose(k, k.T, rtol=1e-6)
+    assert result.predictions["ntk"]["accuracy"].shape == (3,)
+
+
+def test_bad_option_is_rejected(ip):
+    from nkwidgets.spec import SpecError
+
+    error = _run_cell_capturing_error(ip, GOOD, line="--frobnicate")
+    assert isinstance(error, SpecError)
+    assert "-o NAME" in str(error)
