@@ -41,6 +41,7 @@ class ExperimentView(w.VBox):
                 title=f"{KERNEL_TITLES[name]} train × train (rows sorted by class)",
                 row_labels=ds.labels_train,
                 blocks_total=blocks_total,
+                color_range="robust",
             )
             for name in experiment.compute
         }
@@ -74,10 +75,9 @@ class ExperimentView(w.VBox):
             block = data["block"]
             if block.target == "train_train":
                 for name, value in data["values"].items():
-                    heatmap = self.heatmaps[name]
-                    heatmap.add_block(block.row0, block.col0, value)
-                    if block.mirrored:
-                        heatmap.add_block(block.col0, block.row0, value.T)
+                    self.heatmaps[name].add_block(
+                        block.row0, block.col0, value, mirror=block.mirrored
+                    )
         elif event.kind == "progress":
             self.progress.value = data["done"]
             self.status.value = f"&nbsp;{data['done']} / {data['total']} blocks · {data['elapsed']:.1f} s"
@@ -114,20 +114,20 @@ class PredictionFigures:
         self.x_scale = bq.LogScale()
         self.acc_scale = bq.LinearScale()
         self.mse_scale = bq.LinearScale()
-        self.acc_fig = self._figure("Test accuracy", self.acc_scale, "accuracy")
-        self.mse_fig = self._figure("Test MSE", self.mse_scale, "mean squared error")
+        self.acc_fig = self._figure("Test accuracy", self.acc_scale, "accuracy", "bottom-right")
+        self.mse_fig = self._figure("Test MSE", self.mse_scale, "mean squared error", "top-right")
         self.box = w.HBox([self.acc_fig, self.mse_fig])
 
-    def _figure(self, title: str, y_scale: Any, y_label: str) -> bq.Figure:
+    def _figure(self, title: str, y_scale: Any, y_label: str, legend_location: str) -> bq.Figure:
         axes = [
-            bq.Axis(scale=self.x_scale, label="training time t", tick_format=".0e"),
+            bq.Axis(scale=self.x_scale, label="training time t", tick_format=",.0f"),
             bq.Axis(scale=y_scale, orientation="vertical", label=y_label, tick_format=".2f"),
         ]
         return bq.Figure(
             marks=[],
             axes=axes,
             title=f"{title} (waiting for the kernels…)",
-            legend_location="bottom-right",
+            legend_location=legend_location,
             layout=w.Layout(width="440px", height="320px"),
             fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 20},
         )
@@ -142,8 +142,19 @@ class PredictionFigures:
                 p = predictions[name]
                 marks += _time_marks(p["t"], p[key], name, self.x_scale, fig.axes[1].scale)
             with fig.hold_sync():
+                fig.axes[0].tick_values = _decades(predictions)
                 fig.marks = marks
                 fig.title = title + " vs training time (dashed: t = ∞)"
+
+
+def _decades(predictions: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+    """Powers of ten spanning the finite, positive training times: clean log ticks."""
+    t = np.concatenate([p["t"] for p in predictions.values()])
+    t = t[np.isfinite(t) & (t > 0)]
+    if t.size == 0:
+        return np.array([1.0])
+    lo, hi = np.floor(np.log10(t.min())), np.ceil(np.log10(t.max()))
+    return 10.0 ** np.arange(lo, hi + 1)
 
 
 def _time_marks(t: np.ndarray, y: np.ndarray, name: str, x_scale: Any, y_scale: Any) -> list[Any]:
