@@ -22,7 +22,7 @@ MAX_DEPTH = 32  # nesting of layers/literals; deeper is a mistake or an attack
 MAX_NUMBER = 2**31  # widths, sizes and step counts all fit well below this
 MAX_SEQUENCE = 1_000  # items in one literal list (e.g. training times)
 
-STATEMENTS = ("net", "data", "compute", "predict", "block_size", "dtype")
+STATEMENTS = ("net", "data", "compute", "predict", "block_size", "dtype", "devices", "cache", "budget")
 KERNEL_NAMES = ("nngp", "ntk")
 DTYPES = ("float32", "float64")
 PREDICTORS = {"gradient_descent_mse": ("t", "learning_rate", "diag_reg")}
@@ -92,6 +92,9 @@ class Spec:
     predict: dict[str, Any] | None = None
     block_size: int = 200
     dtype: str = "float32"
+    devices: int | None = None
+    cache: str | None = None
+    budget: str | int | None = None
     locations: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +105,9 @@ class Spec:
             "predict": self.predict,
             "block_size": self.block_size,
             "dtype": self.dtype,
+            "devices": self.devices,
+            "cache": self.cache,
+            "budget": self.budget,
         }
 
     @classmethod
@@ -120,6 +126,12 @@ class Spec:
             lines.append(f"block_size = {self.block_size}")
         if self.dtype != "float32":
             lines.append(f"dtype = {self.dtype}")
+        if self.devices is not None:
+            lines.append(f"devices = {self.devices}")
+        if self.cache is not None:
+            lines.append(f"cache = {self.cache!r}")
+        if self.budget is not None:
+            lines.append(f"budget = {self.budget!r}")
         return "\n".join(lines)
 
     def build_network(self) -> Any:
@@ -127,6 +139,7 @@ class Spec:
 
     def to_experiment(self) -> Any:
         from .compute import Experiment, PredictSettings
+        from .compute._experiment import describe_network
         from .data import digits
 
         if self.data is None:
@@ -148,6 +161,10 @@ class Spec:
             predict=predict,
             block_size=self.block_size,
             dtype=self.dtype,
+            devices=self.devices,
+            cache_dir=self.cache,
+            budget=self.budget,
+            description=describe_network(self.net),
         )
 
 
@@ -184,6 +201,12 @@ def parse(text: str) -> Spec:
             fields["block_size"] = _positive_int(value, "block_size")
         elif name == "dtype":
             fields["dtype"] = _choice(value, DTYPES, "dtype")
+        elif name == "devices":
+            fields["devices"] = _positive_int(value, "devices")
+        elif name == "cache":
+            fields["cache"] = _text(value, "cache", 'a directory, e.g. `cache = "nk-cache"`')
+        elif name == "budget":
+            fields["budget"] = _budget(value)
     if "net" not in fields:
         raise SpecError(
             "the spec has no `net = ...` line. Fix: add e.g. "
@@ -377,6 +400,26 @@ def _positive_int(node: ast.expr, what: str) -> int:
     value = _literal(node)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"`{what}` must be a positive integer.", *_loc(node))
+    return value
+
+
+def _text(node: ast.expr, what: str, example: str) -> str:
+    value = _literal(node)
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"`{what}` must be a quoted, non-empty string: {example}.", *_loc(node))
+    return value
+
+
+def _budget(node: ast.expr) -> str | int:
+    from .compute._memory import parse_budget
+
+    value = _literal(node)
+    try:
+        if isinstance(value, float):
+            raise ValueError("`budget` takes bytes, a size such as \"8GB\", or a share such as \"50%\".")
+        parse_budget(value)
+    except ValueError as e:
+        raise SpecError(str(e), *_loc(node)) from None
     return value
 
 

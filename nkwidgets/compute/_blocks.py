@@ -1,14 +1,12 @@
-"""Splitting kernel matrices into blocks that are computed one at a time.
+"""Splitting kernel matrices into blocks.
 
-Blocks are what streams to the page and what a cancel waits for, so their size
-trades responsiveness against per-call overhead.
+Blocks are what streams to the page, what the cache stores and what a cancel
+waits for, so their size trades responsiveness against per-call overhead.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -28,6 +26,19 @@ class Block:
     cols: int
 
     @property
+    def label(self) -> str:
+        """``train_train[0:50, 50:100]``: how messages name the block."""
+        return (
+            f"{self.target}[{self.row0}:{self.row0 + self.rows}, "
+            f"{self.col0}:{self.col0 + self.cols}]"
+        )
+
+    @property
+    def file_name(self) -> str:
+        """Name of the block in a cache directory."""
+        return f"{self.target}-r{self.row0}-c{self.col0}"
+
+    @property
     def mirrored(self) -> bool:
         """Whether the transposed block fills the lower triangle too."""
         return self.target == "train_train" and self.row0 != self.col0
@@ -43,42 +54,39 @@ def plan_blocks(n_train: int, n_test: int, block_size: int) -> list[Block]:
         raise ValueError(f"`block_size={block_size}` must be a positive integer.")
     starts = range(0, n_train, block_size)
     blocks = [
-        Block("train_train", r, min(block_size, n_train - r), c, min(block_size, n_train - c))
+        Block(
+            "train_train",
+            r,
+            min(block_size, n_train - r),
+            c,
+            min(block_size, n_train - c),
+        )
         for r in starts
         for c in starts
         if c >= r
     ]
     blocks += [
-        Block("test_train", r, min(block_size, n_test - r), c, min(block_size, n_train - c))
+        Block(
+            "test_train",
+            r,
+            min(block_size, n_test - r),
+            c,
+            min(block_size, n_train - c),
+        )
         for r in range(0, n_test, block_size)
         for c in starts
     ]
     return blocks
 
 
-def padded_block_fn(
-    kernel_fn: Callable[..., Any], get: tuple[str, ...], block_size: int
-) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
-    """A compiled ``(x1, x2) -> {name: block}`` that compiles once per block size.
+def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+    """``x`` with rows appended up to ``size`` by repeating its last row.
 
-    Edge blocks are padded to ``block_size`` by repeating their last row (real
-    data, so no layer sees a degenerate all-zero input) and cropped afterwards.
+    Edge blocks are padded so every block has one shape (one compilation);
+    repeating real data, rather than zeros, keeps every layer away from the
+    degenerate all-zero input. The padded rows are cropped afterwards.
     """
-    import jax
-
-    compiled = jax.jit(lambda a, b: kernel_fn(a, b, get))
-
-    def pad(x: np.ndarray) -> np.ndarray:
-        missing = block_size - len(x)
-        if missing <= 0:
-            return x
-        return np.concatenate([x, np.repeat(x[-1:], missing, axis=0)])
-
-    def run(x1: np.ndarray, x2: np.ndarray) -> dict[str, np.ndarray]:
-        out = compiled(pad(x1), pad(x2))
-        return {
-            name: np.asarray(value)[: len(x1), : len(x2)]
-            for name, value in zip(get, out, strict=True)
-        }
-
-    return run
+    missing = size - len(x)
+    if missing <= 0:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], missing, axis=0)])

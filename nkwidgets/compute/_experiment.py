@@ -1,12 +1,16 @@
 """An Experiment: a network, a dataset, which kernels, and which predictions.
 
 Both doors (the ``%%nk`` magic and the ``nk`` CLI) build one of these from a
-spec and run it as a :class:`Job`.
+spec and run it as a :class:`Job`. The kernels are computed blockwise on the
+device mesh (``_mesh.py``), checked against the memory budget first
+(``_memory.py``), and resumed from the block cache when one is set
+(``_cache.py``); every block is still published on its own, so widgets stream.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from typing import Any
@@ -14,9 +18,12 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset
+from ..errors import NKError
 from ..kernels._layer import Layer
-from ._blocks import Block, padded_block_fn, plan_blocks
-from ._job import Job, JobContext
+from ._blocks import Block, plan_blocks
+from ._errors import CacheError
+from ._job import Job, JobCancelled, JobContext
+from ._runner import ExperimentRunner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,33 +46,60 @@ class ExperimentResult:
 
     Attributes:
       kernels: ``{"nngp"|"ntk": {"train_train": (n_train, n_train),
-        "test_train": (n_test, n_train)}}``.
+        "test_train": (n_test, n_train)}}``; entries of blocks not computed
+        (a cancelled job's partial result) are NaN.
       predictions: ``{"nngp"|"ntk": {"t": (T,), "fx_test": (T, n_test, C),
         "accuracy": (T,), "mse": (T,)}}``; MSE is the mean over test points and
         classes of the squared error.
       dataset: the data the kernels were computed on.
       seconds: wall time of the kernel computation and of the predictions.
+      blocks: ``{"total", "computed", "reused"}``: blocks planned, computed by
+        this run, and read back from the cache; under ``jax.distributed`` also
+        ``"computed_here"``, the share this process computed.
     """
 
     kernels: dict[str, dict[str, np.ndarray]]
     predictions: dict[str, dict[str, np.ndarray]]
     dataset: Dataset
     seconds: dict[str, float]
+    blocks: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:
         lines = [f"ExperimentResult on {self.dataset.name}"]
         for name, pred in self.predictions.items():
             pairs = ", ".join(
-                f"t={t:g}: {a:.3f}" for t, a in zip(pred["t"], pred["accuracy"], strict=True)
+                f"t={t:g}: {a:.3f}"
+                for t, a in zip(pred["t"], pred["accuracy"], strict=True)
             )
             lines.append(f"  {name} test accuracy  {pairs}")
         lines.append("  kernels: " + ", ".join(self.kernels))
+        if self.blocks:
+            lines.append(
+                f"  blocks: computed {self.blocks['computed']} of {self.blocks['total']}, "
+                f"reused {self.blocks['reused']} from cache"
+            )
         return "\n".join(lines)
 
 
 @dataclasses.dataclass
 class Experiment:
-    """Everything needed to compute kernels and predictions for one network."""
+    """Everything needed to compute kernels and predictions for one network.
+
+    Attributes:
+      network: the layer whose ``kernel_fn`` is computed.
+      dataset: train/test data.
+      compute: kernels to compute, ``"nngp"`` and/or ``"ntk"``.
+      predict: gradient-descent predictions, or None.
+      block_size: rows and columns per block.
+      dtype: ``"float32"`` or ``"float64"``.
+      devices: local devices to use (None: all).
+      cache_dir: directory of the block cache that makes runs resumable (None:
+        no cache). Needs ``description``.
+      budget: memory budget: bytes, ``"8GB"``, ``"50%"``; None: 50% of what is
+        available.
+      description: a stable text describing the network (the spec's JSON); it
+        keys the cache, since a network object cannot be hashed reliably.
+    """
 
     network: Layer
     dataset: Dataset
@@ -73,13 +107,55 @@ class Experiment:
     predict: PredictSettings | None = dataclasses.field(default_factory=PredictSettings)
     block_size: int = 200
     dtype: str = "float32"
+    devices: int | None = None
+    cache_dir: str | None = None
+    budget: int | float | str | None = None
+    description: str | None = None
 
     def blocks(self) -> list[Block]:
-        return plan_blocks(len(self.dataset.x_train), len(self.dataset.x_test), self.block_size)
+        return plan_blocks(
+            len(self.dataset.x_train), len(self.dataset.x_test), self.block_size
+        )
 
     def job(self) -> Job:
         """A Job that runs this experiment when started."""
         return Job(self.run, name="experiment")
+
+    def cache_facts(self) -> dict[str, Any]:
+        """Everything that decides the block values; hashed into the cache key."""
+        from .. import __version__
+
+        if self.description is None:
+            raise CacheError(
+                "a block cache needs a description of the network to key it, and this "
+                "Experiment has none. Fix: build it from a spec (`spec.to_experiment()`, "
+                "`%%nk`, `nk run`), or pass `description=` a text that changes "
+                "whenever the network does."
+            )
+        return {
+            "format": 1,
+            "network": self.description,
+            "compute": list(self.compute),
+            "data": self.dataset.fingerprint(),
+            "n_train": len(self.dataset.x_train),
+            "n_test": len(self.dataset.x_test),
+            "dtype": self.dtype,
+            "block_size": self.block_size,
+            "nkwidgets": __version__,
+        }
+
+    def estimate(self, *, time_one_wave: bool = True) -> Any:
+        """The plan: blocks, memory per block and peak, and a time estimate.
+
+        Compiles the block function and, with ``time_one_wave``, times one wave
+        of real blocks; computes no kernel beyond that. Does not check the budget
+        (the plan reports whether it fits).
+        """
+        import jax
+
+        with jax.enable_x64(self.dtype == "float64"):
+            runner = ExperimentRunner(self)
+            return runner.plan(time_one_wave=time_one_wave)
 
     def run(self, context: JobContext) -> ExperimentResult:
         import jax
@@ -89,9 +165,10 @@ class Experiment:
 
     def _run(self, context: JobContext) -> ExperimentResult:
         ds = self.dataset
-        dtype = np.float64 if self.dtype == "float64" else np.float32
-        x_train, x_test = ds.x_train.astype(dtype), ds.x_test.astype(dtype)
-        n_train, n_test = len(x_train), len(x_test)
+        runner = ExperimentRunner(self)
+        runner.check_budget()
+        dtype = runner.dtype
+        n_train, n_test = len(ds.x_train), len(ds.x_test)
         kernels = {
             name: {
                 "train_train": np.full((n_train, n_train), np.nan, dtype),
@@ -100,24 +177,55 @@ class Experiment:
             for name in self.compute
         }
         blocks = self.blocks()
-        context.emit("started", total=len(blocks))
-        block_fn = padded_block_fn(self.network.kernel_fn, self.compute, self.block_size)
+        cache = runner.open_cache()
+        cached = runner.load_cached(cache, blocks)
+        pending = [b for b in blocks if b not in cached]
+        context.emit("started", total=len(blocks), cached=len(cached))
         t0 = time.monotonic()
-        for done, block in enumerate(blocks, start=1):
-            context.check_cancelled()
-            rows = x_train if block.target == "train_train" else x_test
-            values = block_fn(
-                rows[block.row0 : block.row0 + block.rows],
-                x_train[block.col0 : block.col0 + block.cols],
+        published = 0
+
+        def publish(
+            block: Block, values: dict[str, np.ndarray], from_cache: bool
+        ) -> None:
+            nonlocal published
+            published += 1
+            context.emit("block_done", block=block, values=values, cached=from_cache)
+            context.emit(
+                "progress", done=published, total=len(blocks), elapsed=context.elapsed
             )
-            _check_block_finite(values, block)
-            for name, value in values.items():
-                target = kernels[name][block.target]
-                target[block.row0 : block.row0 + block.rows, block.col0 : block.col0 + block.cols] = value
-                if block.mirrored:
-                    target[block.col0 : block.col0 + block.cols, block.row0 : block.row0 + block.rows] = value.T
-            context.emit("block_done", block=block, values=values)
-            context.emit("progress", done=done, total=len(blocks), elapsed=context.elapsed)
+
+        stats = {"total": len(blocks), "computed": 0, "reused": len(cached)}
+        if runner.processes > 1:
+            stats["computed_here"] = 0
+        try:
+            for block in blocks:
+                if block in cached:
+                    for name, value in cached[block].items():
+                        _fill(kernels[name][block.target], block, value)
+                    publish(block, cached[block], True)
+            for start in range(0, len(pending), runner.wave_size):
+                context.check_cancelled()
+                wave = pending[start : start + runner.wave_size]
+                computed = runner.compute_wave(wave)
+                # Keep the whole wave (arrays, cache) before publishing, so a
+                # cancel between its events loses no finished block.
+                for block, values in zip(wave, computed, strict=True):
+                    _check_block_finite(values, block)
+                    if cache is not None:
+                        cache.store(block.file_name, values)
+                    for name, value in values.items():
+                        _fill(kernels[name][block.target], block, value)
+                    stats["computed"] += 1
+                if "computed_here" in stats:
+                    stats["computed_here"] += len(runner.own_slots(len(wave)))
+                for i, (block, values) in enumerate(zip(wave, computed, strict=True)):
+                    if i:
+                        context.check_cancelled()
+                    publish(block, values, False)
+        except JobCancelled as e:
+            seconds = {"kernels": time.monotonic() - t0}
+            e.partial = ExperimentResult(kernels, {}, ds, seconds, stats)
+            raise
         seconds = {"kernels": time.monotonic() - t0}
 
         predictions: dict[str, dict[str, np.ndarray]] = {}
@@ -130,7 +238,17 @@ class Experiment:
             }
             seconds["predictions"] = time.monotonic() - t1
             context.emit("prediction", predictions=predictions)
-        return ExperimentResult(kernels, predictions, ds, seconds)
+        return ExperimentResult(kernels, predictions, ds, seconds, stats)
+
+
+def _fill(target: np.ndarray, block: Block, value: np.ndarray) -> None:
+    target[
+        block.row0 : block.row0 + block.rows, block.col0 : block.col0 + block.cols
+    ] = value
+    if block.mirrored:
+        target[
+            block.col0 : block.col0 + block.cols, block.row0 : block.row0 + block.rows
+        ] = value.T
 
 
 def predict_mse(
@@ -149,21 +267,25 @@ def predict_mse(
         diag_reg=settings.diag_reg,
     )
     t = np.asarray(settings.t, dtype=k_train_train.dtype)
-    _, fx_test = predict_fn(t=t, fx_train_0=0.0, fx_test_0=0.0, k_test_train=k_test_train)
+    _, fx_test = predict_fn(
+        t=t, fx_train_0=0.0, fx_test_0=0.0, k_test_train=k_test_train
+    )
     fx_test = np.asarray(fx_test)
     accuracy = (fx_test.argmax(-1) == ds.labels_test[None, :]).mean(-1)
     mse = ((fx_test - ds.y_test[None]) ** 2).mean((-2, -1))
-    return {"t": np.asarray(settings.t, float), "fx_test": fx_test, "accuracy": accuracy, "mse": mse}
+    return {
+        "t": np.asarray(settings.t, float),
+        "fx_test": fx_test,
+        "accuracy": accuracy,
+        "mse": mse,
+    }
 
 
 def _check_block_finite(values: dict[str, Any], block: Block) -> None:
-    from ..errors import NKError
-
     for name, value in values.items():
         if not np.all(np.isfinite(value)):
             raise NKError(
-                f"The {name} block {block.target}[{block.row0}:{block.row0 + block.rows}, "
-                f"{block.col0}:{block.col0 + block.cols}] contains NaN or inf: the kernel "
+                f"The {name} block {block.label} contains NaN or inf: the kernel "
                 "overflowed or the inputs hold non-finite values. Fix: lower W_std or the "
                 "depth, standardize the inputs, or compute in float64 (dtype = float64)."
             )
@@ -173,3 +295,6 @@ def format_seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 60 else f"{int(s // 60)} min {s % 60:.0f} s"
 
 
+def describe_network(net_json: Any) -> str:
+    """The cache description of a spec's network JSON (sorted, so stable)."""
+    return json.dumps(net_json, sort_keys=True, default=str)

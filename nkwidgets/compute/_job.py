@@ -15,19 +15,34 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = ("started", "block_done", "progress", "prediction", "done", "failed", "cancelled")
+EVENT_KINDS = (
+    "started",
+    "block_done",
+    "progress",
+    "prediction",
+    "done",
+    "failed",
+    "cancelled",
+)
 
 
 class JobCancelled(Exception):
-    """Raised inside a job's work function when ``Job.cancel()`` was called."""
+    """Raised inside a job's work function when ``Job.cancel()`` was called.
+
+    An Experiment attaches ``partial``, an ExperimentResult whose kernels hold
+    the finished blocks (NaN elsewhere); with a cache they are on disk too.
+    """
+
+    partial: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Event:
     """Something a Job did. ``data`` depends on ``kind``:
 
-    * ``started``: ``total`` blocks.
-    * ``block_done``: ``block`` (a :class:`Block`), ``values`` {name: array}.
+    * ``started``: ``total`` blocks, ``cached`` of them read from the cache.
+    * ``block_done``: ``block`` (a :class:`Block`), ``values`` {name: array},
+      ``cached`` (read back rather than computed).
     * ``progress``: ``done``, ``total``, ``elapsed`` seconds.
     * ``prediction``: ``predictions`` (see ExperimentResult).
     * ``done``: ``result``. ``failed``: ``error``. ``cancelled``: nothing.
@@ -82,7 +97,9 @@ class Job:
         if self._thread is not None:
             raise RuntimeError(f"Job {self.name!r} was already started.")
         self.status = "running"
-        self._thread = threading.Thread(target=self._run, name=f"nk-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"nk-{self.name}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -93,7 +110,11 @@ class Job:
         return self.result()
 
     def cancel(self) -> None:
-        """Ask the job to stop after the block it is computing now."""
+        """Ask the job to stop; returns at once.
+
+        Work stops at the next ``check_cancelled``: for an Experiment, after the
+        wave of blocks (one per device, computed side by side) running now.
+        """
         self._cancel_requested.set()
 
     def done(self) -> bool:
@@ -129,4 +150,6 @@ class Job:
             try:
                 callback(event)
             except Exception:  # noqa: BLE001
-                log.exception("subscriber of job %r failed on %s", self.name, event.kind)
+                log.exception(
+                    "subscriber of job %r failed on %s", self.name, event.kind
+                )

@@ -5,11 +5,18 @@ from __future__ import annotations
 import threading
 import time
 
+import jax
 import numpy as np
 import pytest
 
 from nkwidgets import stax
-from nkwidgets.compute import Experiment, Job, JobCancelled, PredictSettings, plan_blocks
+from nkwidgets.compute import (
+    Experiment,
+    Job,
+    JobCancelled,
+    PredictSettings,
+    plan_blocks,
+)
 from nkwidgets.data import digits
 
 
@@ -26,7 +33,9 @@ def test_plan_covers_every_entry_once():
 
 
 def _experiment(block_size=50, **kw):
-    net = stax.serial(stax.Dense(64, W_std=1.5, b_std=0.05), stax.Relu(), stax.Dense(10))
+    net = stax.serial(
+        stax.Dense(64, W_std=1.5, b_std=0.05), stax.Relu(), stax.Dense(10)
+    )
     return Experiment(net, digits(train=150, test=60), block_size=block_size, **kw)
 
 
@@ -41,8 +50,11 @@ def test_blocked_kernel_equals_one_shot_kernel(x64):
     result = exp.job().run_here()
     ds = exp.dataset
     x_train, x_test = ds.x_train.astype(np.float64), ds.x_test.astype(np.float64)
-    full = exp.network.kernel_fn(x_train, None, ("nngp", "ntk"))
-    cross = exp.network.kernel_fn(x_test, x_train, ("nngp", "ntk"))
+    one_shot = jax.jit(
+        exp.network.kernel_fn, static_argnums=2
+    )  # eager dispatch is slow
+    full = one_shot(x_train, None, ("nngp", "ntk"))
+    cross = one_shot(x_test, x_train, ("nngp", "ntk"))
     for name in ("nngp", "ntk"):
         got = result.kernels[name]
         assert got["train_train"].dtype == np.float64
@@ -59,7 +71,9 @@ def test_events_in_order_and_result():
     n_blocks = len(_experiment().blocks())
     assert kinds[0] == "started" and kinds[-1] == "done"
     assert kinds.count("block_done") == n_blocks == kinds.count("progress")
-    assert kinds.index("prediction") > max(i for i, k in enumerate(kinds) if k == "block_done")
+    assert kinds.index("prediction") > max(
+        i for i, k in enumerate(kinds) if k == "block_done"
+    )
     assert set(result.predictions) == {"nngp", "ntk"}
 
 
@@ -106,4 +120,77 @@ def test_nan_block_is_reported_with_fix():
     bad[3, 2] = np.inf
     exp.dataset = type(exp.dataset)(**{**exp.dataset.__dict__, "x_train": bad})
     with pytest.raises(NKError, match="NaN or inf"):
+        exp.job().run_here()
+
+
+def _slow_network(seconds_per_block):
+    """A real network whose every block also sleeps, so block time is known."""
+    import jax
+
+    from nkwidgets.kernels._layer import Layer
+
+    init_fn, apply_fn, kernel_fn = stax.serial(
+        stax.Dense(64), stax.Relu(), stax.Dense(10)
+    )
+
+    def sleep(x):
+        time.sleep(seconds_per_block)
+        return np.zeros((), x.dtype)
+
+    def slow_kernel_fn(x1, x2=None, get=None):
+        pause = jax.pure_callback(
+            sleep,
+            jax.ShapeDtypeStruct((), x1.dtype),
+            x1[0, 0],
+            vmap_method="sequential",
+        )
+        return kernel_fn(x1 + pause, x2, get)
+
+    return Layer(init_fn, apply_fn, slow_kernel_fn)
+
+
+def test_cancel_returns_within_one_block_and_a_new_job_works():
+    """One device, so a wave is one block; each block takes >= 0.25 s."""
+    block_seconds = 0.25
+    exp = Experiment(
+        _slow_network(block_seconds),
+        digits(train=60, test=20),
+        block_size=10,
+        predict=None,
+        devices=1,
+    )
+    first_block = threading.Event()
+    job = exp.job()
+    job.subscribe(lambda e: e.kind == "block_done" and first_block.set())
+    job.start()
+    assert first_block.wait(60)
+    t0 = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - t0 < 0.05, "cancel() itself returns at once"
+    with pytest.raises(JobCancelled):
+        job.result(timeout=30)
+    latency = time.monotonic() - t0
+    # The block running at cancel time finishes (<= one block), plus slack
+    # for a loaded 2-core machine; the whole job would take 27 blocks.
+    assert latency < block_seconds + 0.6, latency
+    assert job.status == "cancelled"
+    assert _experiment(predict=None).job().run_here().blocks["computed"] > 0
+
+
+def test_kernel_fn_that_raises_names_the_block():
+    from nkwidgets.compute import BlockError
+    from nkwidgets.kernels._layer import Layer
+
+    def broken(x1, x2=None, get=None):
+        raise ValueError("the original message")
+
+    exp = Experiment(
+        Layer(None, None, broken),
+        digits(train=30, test=10),
+        block_size=10,
+        predict=None,
+    )
+    with pytest.raises(
+        BlockError, match=r"train_train\[0:10, 0:10\].*ValueError: the original message"
+    ):
         exp.job().run_here()
