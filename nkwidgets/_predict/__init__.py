@@ -1,0 +1,1 @@
+"""Implementation of :mod:`nkwidgets.predict`; import from there, not from here."""
