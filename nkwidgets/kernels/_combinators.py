@@ -7,6 +7,7 @@ the offending layer in a deep network.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -24,7 +25,9 @@ def _transform_of(kernel_fn: Any) -> Any:
 
 def _check_layers(name: str, layers: tuple[Any, ...]) -> None:
     for i, layer in enumerate(layers):
-        if not (isinstance(layer, tuple) and len(layer) == 3 and all(map(callable, layer))):
+        if not (
+            isinstance(layer, tuple) and len(layer) == 3 and all(map(callable, layer))
+        ):
             raise LayerError(
                 f"{name}[{i}]",
                 f"got {type(layer).__name__} {layer!r:.60}, not a layer.",
@@ -40,23 +43,33 @@ def serial(*layers: Layer) -> Layer:
     stochastic layer (Dropout) gets its own key.
     """
     _check_layers("serial", layers)
-    init_fns, apply_fns, kernel_fns = zip(*layers, strict=True) if layers else ((), (), ())
+    init_fns, apply_fns, kernel_fns = (
+        zip(*layers, strict=True) if layers else ((), (), ())
+    )
 
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, list[Any]]:
         params = []
-        for init in init_fns:
+        for i, init in enumerate(init_fns):
             key, sub = jax.random.split(key)
-            input_shape, p = init(sub, input_shape)
+            try:
+                input_shape, p = init(sub, input_shape)
+            except LayerError as e:
+                raise e.inside(f"serial[{i}]") from None
             params.append(p)
         return input_shape, params
 
     def apply_fn(params: Any, inputs: Any, **kwargs: Any) -> Any:
         rng = kwargs.pop("rng", None)
         rngs = (
-            jax.random.split(rng, len(apply_fns)) if rng is not None else [None] * len(apply_fns)
+            jax.random.split(rng, len(apply_fns))
+            if rng is not None
+            else [None] * len(apply_fns)
         )
-        for apply, p, r in zip(apply_fns, params, rngs, strict=True):
-            inputs = apply(p, inputs, rng=r, **kwargs)
+        for i, (apply, p, r) in enumerate(zip(apply_fns, params, rngs, strict=True)):
+            try:
+                inputs = apply(p, inputs, rng=r, **kwargs)
+            except LayerError as e:
+                raise e.inside(f"serial[{i}]") from None
         return inputs
 
     def kernel_transform(k: Any, **kwargs: Any) -> Any:
@@ -87,26 +100,47 @@ def parallel(*layers: Layer) -> Layer:
     _check_layers("parallel", layers)
     init_fns, apply_fns, kernel_fns = zip(*layers, strict=True)
 
+    def check_branches(inputs: Any) -> None:
+        if not isinstance(inputs, list | tuple) or len(inputs) != len(init_fns):
+            raise LayerError(
+                "parallel",
+                f"expects a list of {len(init_fns)} inputs, one per branch.",
+                f"put FanOut({len(init_fns)}) before parallel(...).",
+            )
+
     def init_fn(key: jax.Array, input_shapes: Any) -> tuple[list[Any], list[Any]]:
+        check_branches(input_shapes)
         keys = jax.random.split(key, len(init_fns))
-        outs = [init(k, s) for init, k, s in zip(init_fns, keys, input_shapes, strict=True)]
+        outs = []
+        for i, (init, k, s) in enumerate(
+            zip(init_fns, keys, input_shapes, strict=True)
+        ):
+            try:
+                outs.append(init(k, s))
+            except LayerError as e:
+                raise e.inside(f"parallel[{i}]") from None
         return [o[0] for o in outs], [o[1] for o in outs]
 
     def apply_fn(params: Any, inputs: Any, **kwargs: Any) -> list[Any]:
+        check_branches(inputs)
         rng = kwargs.pop("rng", None)
-        rngs = jax.random.split(rng, len(apply_fns)) if rng is not None else [None] * len(apply_fns)
-        return [
-            apply(p, x, rng=r, **kwargs)
-            for apply, p, x, r in zip(apply_fns, params, inputs, rngs, strict=True)
-        ]
+        rngs = (
+            jax.random.split(rng, len(apply_fns))
+            if rng is not None
+            else [None] * len(apply_fns)
+        )
+        outs = []
+        for i, (apply, p, x, r) in enumerate(
+            zip(apply_fns, params, inputs, rngs, strict=True)
+        ):
+            try:
+                outs.append(apply(p, x, rng=r, **kwargs))
+            except LayerError as e:
+                raise e.inside(f"parallel[{i}]") from None
+        return outs
 
     def kernel_transform(ks: Any, **kwargs: Any) -> list[Kernel]:
-        if not isinstance(ks, list | tuple) or len(ks) != len(kernel_fns):
-            raise LayerError(
-                "parallel",
-                f"expects a list of {len(kernel_fns)} inputs, one per branch.",
-                f"put FanOut({len(kernel_fns)}) before parallel(...).",
-            )
+        check_branches(ks)
         out = []
         for i, (kernel_fn, k) in enumerate(zip(kernel_fns, ks, strict=True)):
             try:
@@ -128,10 +162,109 @@ def parallel(*layers: Layer) -> Layer:
     )
 
 
+def repeat(layer: Layer, n: int) -> Layer:
+    """``layer`` applied ``n`` times in a compiled loop (``jax.lax.scan``).
+
+    The same network as ``serial(*[layer] * n)``, with parameters stacked along
+    a leading axis of length ``n`` and compile time independent of ``n``. As in
+    Neural Tangents, ``layer`` must map its output shape to itself: ``init_fn``
+    raises otherwise, and ``kernel_fn`` (which runs the first application
+    outside the loop, so a first change of width is allowed) raises if later
+    applications would still change the Kernel's shapes or flags.
+
+    Args:
+      layer: the block to repeat, e.g. ``serial(Dense(512), Relu())``.
+      n: number of applications (>= 0).
+    """
+    _check_layers("repeat", (layer,))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise LayerError(
+            "repeat",
+            f"`n={n!r}` must be a non-negative integer.",
+            "e.g. repeat(block, 3).",
+        )
+    init, apply, kernel_fn = layer
+    transform = _transform_of(kernel_fn)
+
+    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, Any]:
+        try:
+            output_shape, _ = init(key, input_shape)
+        except LayerError as e:
+            raise e.inside("repeat") from None
+        if tuple(output_shape) != tuple(input_shape):
+            raise LayerError(
+                "repeat",
+                f"the repeated layer maps shape {tuple(input_shape)} to "
+                f"{tuple(output_shape)}, so it cannot be applied again in a loop.",
+                "put the first block, which changes the width, outside: "
+                "serial(block, repeat(block, n - 1)), or use serial(*[block] * n).",
+            )
+        keys = jax.random.split(key, n)
+        return output_shape, jax.vmap(lambda k: init(k, input_shape)[1])(keys)
+
+    def apply_fn(params: Any, inputs: Any, **kwargs: Any) -> Any:
+        rng = kwargs.pop("rng", None)
+        rngs = None if rng is None else jax.random.split(rng, n)
+
+        def step(x: Any, params_and_rng: Any) -> tuple[Any, None]:
+            p, r = params_and_rng
+            return apply(p, x, rng=r, **kwargs), None
+
+        try:
+            out, _ = jax.lax.scan(step, inputs, (params, rngs), length=n)
+        except LayerError as e:
+            raise e.inside("repeat") from None
+        return out
+
+    def kernel_transform(k: Any, **kwargs: Any) -> Any:
+        if n == 0:
+            return k
+        try:
+            k = transform(k, **kwargs)
+            again = jax.eval_shape(functools.partial(transform, **kwargs), k)
+        except LayerError as e:
+            raise e.inside("repeat") from None
+        before = jax.tree_util.tree_structure(k)
+        after = jax.tree_util.tree_structure(again)
+        shapes = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(k)]
+        shapes_again = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(again)]
+        if before != after or shapes != shapes_again:
+            raise LayerError(
+                "repeat",
+                "the repeated layer changes the kernel's shapes or flags each time "
+                f"it is applied (e.g. shape {_shape_of(k)} -> {_shape_of(again)}), "
+                "so a compiled loop cannot carry it.",
+                "use serial(*[block] * n) instead of repeat(block, n).",
+            )
+
+        def step(carry: Any, _: None) -> tuple[Any, None]:
+            return transform(carry, **kwargs), None
+
+        k, _ = jax.lax.scan(step, k, None, length=n - 1)
+        return k
+
+    return make_layer(
+        "repeat",
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
+        requirements=requirements_of(kernel_fn),
+        tracks_shapes=False,
+    )
+
+
+def _shape_of(k: Any) -> Any:
+    if isinstance(k, list | tuple):
+        return [_shape_of(x) for x in k]
+    return getattr(k, "shape1", None)
+
+
 def FanOut(num: int) -> Layer:
     """Copy the input into a list of ``num`` identical inputs for ``parallel``."""
     if not isinstance(num, int) or num < 1:
-        raise LayerError("FanOut", f"`num={num!r}` must be a positive integer.", "e.g. FanOut(2).")
+        raise LayerError(
+            "FanOut", f"`num={num!r}` must be a positive integer.", "e.g. FanOut(2)."
+        )
 
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[list[Any], tuple[()]]:
         del key
@@ -154,7 +287,8 @@ def FanOut(num: int) -> Layer:
     )
 
 
-def _require_list(name: str, ks: Any) -> list[Kernel]:
+def require_list(name: str, ks: Any) -> list[Any]:
+    """``ks`` as a non-empty list, or a LayerError telling how to make one."""
     if not isinstance(ks, list | tuple) or not ks:
         raise LayerError(
             name,
@@ -165,7 +299,8 @@ def _require_list(name: str, ks: Any) -> list[Kernel]:
     return list(ks)
 
 
-def _require_same_shapes(name: str, shapes: list[Any]) -> None:
+def require_same_shapes(name: str, shapes: list[Any]) -> None:
+    """Raise a LayerError naming ``name`` unless all branch shapes are equal."""
     if any(tuple(s) != tuple(shapes[0]) for s in shapes[1:]):
         raise LayerError(
             name,
@@ -189,7 +324,7 @@ def FanInSum() -> Layer:
 
     def init_fn(key: jax.Array, input_shapes: Any) -> tuple[Any, tuple[()]]:
         del key
-        _require_same_shapes("FanInSum", list(input_shapes))
+        require_same_shapes("FanInSum", list(input_shapes))
         return input_shapes[0], ()
 
     def apply_fn(params: Any, inputs: Any, **kwargs: Any) -> Any:
@@ -198,8 +333,19 @@ def FanInSum() -> Layer:
 
     def kernel_transform(ks: Any, **kwargs: Any) -> Kernel:
         del kwargs
-        ks = _require_list("FanInSum", ks)
-        _require_same_shapes("FanInSum", [k.shape1 for k in ks])
+        ks = require_list("FanInSum", ks)
+        require_same_shapes("FanInSum", [k.shape1 for k in ks])
+        require_same_shapes("FanInSum", [k.shape2 for k in ks])
+        not_gaussian = [i for i, k in enumerate(ks) if not k.is_gaussian]
+        if len(not_gaussian) > 1:
+            raise LayerError(
+                "FanInSum",
+                f"branches {not_gaussian} do not end in an affine layer, so their "
+                "outputs may have non-zero means (or be the same inputs) and the "
+                "kernel of the sum is not the sum of the kernels.",
+                "end all but one branch with a Dense layer, e.g. "
+                "parallel(serial(Dense(512), Relu(), Dense(512)), Identity()).",
+            )
         first = ks[0]
         return first.replace(
             nngp=_sum_optional([k.nngp for k in ks]),
@@ -235,6 +381,8 @@ def Identity() -> Layer:
         return k
 
     return make_layer(
-        "Identity", init_fn=init_fn, apply_fn=apply_fn, kernel_transform=kernel_transform
+        "Identity",
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
     )
-

@@ -10,8 +10,8 @@ infinite-width kernel transform is the *dual activation*
 
 This module holds the machinery every nonlinearity shares
 (:func:`elementwise_layer`) and the arc-cosine family (``ABRelu`` and its special
-cases) plus ``Erf``; other activations live in ``_activations.py`` and the
-quadrature fallback in ``_numerical.py``.
+cases) plus ``Erf``; other activations live in ``_activations.py`` and
+``_polynomial.py``, the quadrature fallback in ``_numerical.py``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,28 @@ def pair_variances(k: Kernel) -> tuple[jax.Array, jax.Array]:
     return k.cov1[:, None], cov2[None, :]
 
 
-def apply_dual(k: Kernel, dual: Dual, dual_derivative: Dual | None, name: str) -> Kernel:
+def missing_derivative_error(name: str, reason: str | None = None) -> LayerError:
+    """The error for an NTK request through a nonlinearity without a derivative dual.
+
+    ``reason`` says why the derivative is missing, e.g. the exception JAX raised
+    while differentiating a user's ``nngp_fn``.
+    """
+    problem = (
+        "the NTK needs the derivative of the nonlinearity's dual, "
+        "E[phi'(u) phi'(v)], which is not available for this layer"
+    )
+    problem += f" ({reason})." if reason else "."
+    return LayerError(
+        name,
+        problem,
+        "pass `d_nngp_fn=` (or an `nngp_fn` JAX can differentiate), use "
+        "ElementwiseNumerical, or request get='nngp' only.",
+    )
+
+
+def apply_dual(
+    k: Kernel, dual: Dual, dual_derivative: Dual | None, name: str
+) -> Kernel:
     """Transform a Kernel by a nonlinearity's dual activation and its derivative."""
     if not k.is_gaussian:
         raise LayerError(
@@ -101,13 +122,7 @@ def apply_dual(k: Kernel, dual: Dual, dual_derivative: Dual | None, name: str) -
     ntk = k.ntk
     if ntk is not None:
         if dual_derivative is None:
-            raise LayerError(
-                name,
-                "the NTK needs the derivative of the nonlinearity's dual, which is "
-                "not available for this layer.",
-                "pass `d_nngp_fn=` (or an `nngp_fn` JAX can differentiate), use "
-                "ElementwiseNumerical, or request get='nngp' only.",
-            )
+            raise missing_derivative_error(name)
         ntk = ntk * dual_derivative(k.nngp, q1, q2)
     nngp = dual(k.nngp, q1, q2)
     cov1 = dual(k.cov1, k.cov1, k.cov1)
@@ -117,11 +132,25 @@ def apply_dual(k: Kernel, dual: Dual, dual_derivative: Dual | None, name: str) -
 
 def elementwise_layer(
     name: str,
-    fn: Callable[[jax.Array], jax.Array],
-    dual: Dual,
+    fn: Callable[[jax.Array], jax.Array] | None,
+    dual: Dual | None,
     dual_derivative: Dual | None,
+    *,
+    check_kernel: Callable[[Kernel], None] | None = None,
 ) -> Layer:
-    """A parameter-free pointwise layer from ``fn`` and its dual activation."""
+    """A parameter-free pointwise layer from ``fn`` and its dual activation.
+
+    Args:
+      name: shown in error messages.
+      fn: the finite-width nonlinearity; ``None`` for kernel-only layers, whose
+        ``apply_fn`` then raises.
+      dual: ``(c, q1, q2) -> E[fn(u) fn(v)]``; ``None`` for finite-only layers,
+        whose ``kernel_fn`` then raises.
+      dual_derivative: ``(c, q1, q2) -> E[fn'(u) fn'(v)]``; ``None`` when unknown
+        (the NTK then raises).
+      check_kernel: called on the incoming Kernel before the transform, for
+        layers whose closed form holds only under assumptions worth a warning.
+    """
 
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, Any]:
         del key
@@ -129,10 +158,26 @@ def elementwise_layer(
 
     def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
         del params, kwargs
+        if fn is None:
+            raise LayerError(
+                name,
+                "has no finite-width function: it is defined only by its kernel.",
+                "use it through kernel_fn only, or pass `fn=` where the layer "
+                "accepts one.",
+            )
         return fn(inputs)
 
     def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
         del kwargs
+        if dual is None:
+            raise LayerError(
+                name,
+                "has no infinite-width kernel: no `nngp_fn` was given.",
+                "pass `nngp_fn=(cov12, var1, var2) -> E[fn(u) fn(v)]`, or use "
+                "ElementwiseNumerical(fn, deg=25) to integrate numerically.",
+            )
+        if check_kernel is not None:
+            check_kernel(k)
         return apply_dual(k, dual, dual_derivative, name)
 
     return make_layer(
@@ -140,9 +185,12 @@ def elementwise_layer(
     )
 
 
-def _check_number(name: str, **values: Any) -> None:
+def check_number(name: str, **values: Any) -> None:
+    """Raise a LayerError naming ``name`` unless every value is a real number."""
     for arg, value in values.items():
-        if not isinstance(value, int | float | np.floating | np.integer):
+        if isinstance(value, bool) or not isinstance(
+            value, int | float | np.floating | np.integer
+        ):
             raise LayerError(
                 name, f"`{arg}={value!r}` must be a real number.", f"e.g. {arg}=1.0."
             )
@@ -175,7 +223,7 @@ def ABRelu(a: float, b: float, do_stabilize: bool = False) -> Layer:
 
 
 def _arc_cosine_layer(name: str, a: float, b: float) -> Layer:
-    _check_number(name, a=a, b=b)
+    check_number(name, a=a, b=b)
 
     def dual(c: jax.Array, q1: jax.Array, q2: jax.Array) -> jax.Array:
         rho, norm = correlation(c, q1, q2)
@@ -228,7 +276,7 @@ def Erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> Layer:
     letter in the literature; in code the offset is ``c`` and the covariance is
     ``cov``.)
     """
-    _check_number("Erf", a=a, b=b, c=c)
+    check_number("Erf", a=a, b=b, c=c)
     offset = c
 
     def dual(cov: jax.Array, q1: jax.Array, q2: jax.Array) -> jax.Array:

@@ -46,7 +46,9 @@ class Kernel:
     mask2: jax.Array | None = None
     """Boolean mask of x2 positions that must not influence the kernel."""
     x1_is_x2: bool = False
-    """True when the kernel was asked for as ``kernel_fn(x1, None)``."""
+    """True for ``kernel_fn(x1, None)``, or ``x2`` equal to ``x1`` (all entries
+    within 1e-12, Neural Tangents' rule; decided outside ``jit`` only). Then
+    ``nngp[i, i]`` pairs an example with itself, which Dropout needs to know."""
     is_gaussian: bool = False
     """True once an affine layer made the pre-activations Gaussian."""
     is_reversed: bool = False

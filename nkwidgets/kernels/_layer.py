@@ -53,12 +53,13 @@ class Requirements:
         needed (True for networks without convolutions or pooling that mix
         positions).
       batch_axis: batch axis of the raw inputs.
-      channel_axis: channel (feature) axis of the raw inputs.
+      channel_axis: channel (feature) axis of the raw inputs; ``None`` for
+        layers that do not care (Flatten), meaning the last non-batch axis.
     """
 
     diagonal_spatial: bool = True
     batch_axis: int = 0
-    channel_axis: int = -1
+    channel_axis: int | None = -1
 
     def then(self, later: Requirements) -> Requirements:
         """Requirements of a stack where ``later`` runs after this layer.
@@ -188,9 +189,7 @@ def _check_finite(x: Any, which: str) -> None:
         )
 
 
-def inputs_to_kernel(
-    x1: Any, x2: Any, req: Requirements, compute_ntk: bool
-) -> Kernel:
+def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> Kernel:
     """The kernel of raw inputs: channel-averaged inner products.
 
     ``nngp[i, j, *s] = <x1[i, *s, :], x2[j, *s, :]> / n_channels``, which is the
@@ -214,6 +213,8 @@ def inputs_to_kernel(
         _raise_shape_mismatch(x1.shape, x2.shape, req)
 
     shape1, shape2 = tuple(x1.shape), tuple(x2.shape)
+    x1_is_x2 = not x2_given or _same_inputs(x1, x2)
+    req = dataclasses.replace(req, channel_axis=_channel_axis(req, x1.ndim))
     x1 = _to_batch_first_channel_last(x1, req)
     x2 = _to_batch_first_channel_last(x2, req)
     if not req.diagonal_spatial and x1.ndim > 2:
@@ -242,7 +243,7 @@ def inputs_to_kernel(
         ntk=ntk,
         cov1=cov1,
         cov2=cov2,
-        x1_is_x2=not x2_given,
+        x1_is_x2=x1_is_x2,
         is_gaussian=False,
         is_input=True,
         diagonal_batch=True,
@@ -252,6 +253,22 @@ def inputs_to_kernel(
         batch_axis=req.batch_axis,
         channel_axis=req.channel_axis,
     )
+
+
+SAME_INPUTS_ATOL = 1e-12
+"""Neural Tangents' tolerance for treating ``x2`` as the same batch as ``x1``."""
+
+
+def _same_inputs(x1: jax.Array, x2: jax.Array) -> bool:
+    # Only concrete arrays can be compared here: under jit, x2=x1 counts as a
+    # different batch (it matters only for Dropout's same-example terms).
+    if x1 is x2:
+        return True
+    if isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer):
+        return False
+    if x1.shape != x2.shape:
+        return False
+    return bool(np.all(np.abs(np.asarray(x1) - np.asarray(x2)) < SAME_INPUTS_ATOL))
 
 
 def _as_array(x: Any, which: str) -> jax.Array:
@@ -270,9 +287,24 @@ def _as_array(x: Any, which: str) -> jax.Array:
     return arr
 
 
+def _channel_axis(req: Requirements, ndim: int) -> int:
+    batch = req.batch_axis % ndim
+    if req.channel_axis is None:
+        return ndim - 1 if batch != ndim - 1 else ndim - 2
+    channel = req.channel_axis % ndim
+    if channel == batch:
+        raise InputError(
+            f"`batch_axis={req.batch_axis}` and `channel_axis={req.channel_axis}` "
+            f"both name axis {batch} of {ndim}-dimensional inputs. Fix: give the "
+            "first layer distinct axes, e.g. Dense(..., batch_axis=1, channel_axis=0) "
+            "for (features, batch) inputs."
+        )
+    return channel
+
+
 def _to_batch_first_channel_last(x: jax.Array, req: Requirements) -> jax.Array:
     batch = req.batch_axis % x.ndim
-    channel = req.channel_axis % x.ndim
+    channel = _channel_axis(req, x.ndim)
     if (batch, channel) == (0, x.ndim - 1):
         return x
     return jnp.moveaxis(x, (batch, channel), (0, -1))
