@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import LayerError
+from . import _fastmath
 from ._kernel import Kernel
 from ._layer import Layer, make_layer
 
@@ -56,7 +57,9 @@ def correlation(c: jax.Array, q1: jax.Array, q2: jax.Array) -> tuple[Any, Any]:
     Rounding can push ``c / sqrt(q1 q2)`` just past ±1; arccos/arcsin would then
     return NaN.
     """
-    norm = safe_sqrt(q1 * q2)
+    # sqrt of the per-example variances, then an outer product: N square roots
+    # instead of N^2.
+    norm = safe_sqrt(q1) * safe_sqrt(q2)
     rho = c / jnp.where(norm > 0.0, norm, 1.0)
     return jnp.clip(rho, -1.0, 1.0), norm
 
@@ -64,7 +67,7 @@ def correlation(c: jax.Array, q1: jax.Array, q2: jax.Array) -> tuple[Any, Any]:
 @jax.custom_jvp
 def safe_arccos(x: jax.Array) -> jax.Array:
     """arccos whose derivative stays finite (zero) at ±1; see :func:`safe_sqrt`."""
-    return jnp.arccos(x)
+    return _fastmath.arccos(x)
 
 
 @safe_arccos.defjvp
@@ -72,7 +75,7 @@ def _safe_arccos_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> A
     (x,), (dx,) = primals, tangents
     s = safe_sqrt(1.0 - x * x)
     slope = jnp.where(s > 0.0, -1.0 / jnp.where(s > 0.0, s, 1.0), 0.0)
-    return jnp.arccos(x), slope * dx
+    return _fastmath.arccos(x), slope * dx
 
 
 def pair_variances(k: Kernel) -> tuple[jax.Array, jax.Array]:
@@ -282,7 +285,7 @@ def Erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> Layer:
     def dual(cov: jax.Array, q1: jax.Array, q2: jax.Array) -> jax.Array:
         denom = jnp.sqrt((1 + 2 * b**2 * q1) * (1 + 2 * b**2 * q2))
         ratio = jnp.clip(2 * b**2 * cov / denom, -1.0, 1.0)
-        return 2 * a**2 / jnp.pi * jnp.arcsin(ratio) + offset**2
+        return 2 * a**2 / jnp.pi * _fastmath.arcsin(ratio) + offset**2
 
     def dual_derivative(cov: jax.Array, q1: jax.Array, q2: jax.Array) -> jax.Array:
         det = (1 + 2 * b**2 * q1) * (1 + 2 * b**2 * q2) - 4 * b**4 * cov**2
