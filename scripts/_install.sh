@@ -8,10 +8,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON_BIN" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# The editable install runs `jlpm install` and builds the TypeScript extension.
+# The editable install runs `jlpm install`, builds the TypeScript extension and
+# registers it with the venv's JupyterLab (hatch shared-data).
 .venv/bin/python -m pip install --quiet -e ".$1"
-# Link the built extension into the venv's JupyterLab (a no-op when already linked).
-.venv/bin/jupyter labextension develop --overwrite . >/dev/null
 .venv/bin/jupyter labextension list 2>&1 | grep -q "nkwidgets.*enabled.*OK" || {
   echo "nkwidgets' JupyterLab extension is not enabled; see 'jupyter labextension list'." >&2
   exit 1
