@@ -1,8 +1,9 @@
 """Factorisations of train-train kernels, checked, and functions of their spectra.
 
-Every predictor factorises its train-train kernel once, in its factory. The
-factorisation runs compiled; whether it succeeded is decided afterwards, on the
-host, from the concrete result, so a bad kernel surfaces as a
+Predictors factorise each train-train kernel at most once per kind (Cholesky
+for ``t=None``, eigendecomposition for other times), on the first call that
+needs it (`LazyFactors`). A factorisation runs compiled; whether it succeeded
+is decided afterwards, on the host, from one flag, so a bad kernel surfaces as a
 :class:`NotPositiveDefiniteError` that says what to do, never as an XLA error.
 Inside a user's ``jit`` (traced kernels) the same test runs through
 ``equinox.error_if``.
