@@ -63,6 +63,10 @@ def test_good_spec_returns_at_once_and_binds_result(ip):
     ip.user_ns.pop("nk_result", None)
     ip.run_cell_magic("nk", "-o my_result", GOOD)
     job = ip.user_ns["nk_job"]
+    # The cell returned while the job still compiles and computes on its thread:
+    # that is what frees the notebook for the next cell.
+    assert not job.done()
+    assert "my_result" not in ip.user_ns
     result = job.result(timeout=300)
     assert ip.user_ns["my_result"] is result
     k = result.kernels["ntk"]["train_train"]
