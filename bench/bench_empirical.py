@@ -48,10 +48,13 @@ _MLP_DOC = "MLP 64-512-512-10 (ReLU, no bias), 256 examples, trace_axes=(), vmap
 _CNN_DOC = "CNN Conv32 3x3 SAME x2 + Dense10 (ReLU, biases) on 8x8x1, 128 examples, trace_axes=(), vmap_axes=0"
 
 
-def _case(name: str, doc: str, model: str, x_shape: list[int], n: int, same: bool) -> dict:
+def _case(
+    name: str, doc: str, model: str, x_shape: list[int], n: int, same: bool
+) -> dict:
     return {
         "name": name,
-        "description": doc + (", x2=None (train-train kernel)" if same else ", x2 distinct"),
+        "description": doc
+        + (", x2=None (train-train kernel)" if same else ", x2 distinct"),
         "model": model,
         "x_shape": x_shape,
         "n1": n,
@@ -167,7 +170,8 @@ def _inputs(case: dict) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]
         shapes = [
             tuple(s)
             for s in jax.tree_util.tree_leaves(
-                ns["cnn_param_shapes"](case["x_shape"]), is_leaf=lambda v: isinstance(v, tuple)
+                ns["cnn_param_shapes"](case["x_shape"]),
+                is_leaf=lambda v: isinstance(v, tuple),
             )
         ]
     leaves = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -185,9 +189,14 @@ def _ours(case: dict, x1, x2, leaves, impls: list[int]) -> tuple[dict, dict]:
     res, outs = {}, {}
     for impl in impls:
         ntk_fn = empirical.empirical_ntk_fn(
-            f, trace_axes=tuple(case["trace_axes"]), vmap_axes=case["vmap_axes"], implementation=impl
+            f,
+            trace_axes=tuple(case["trace_axes"]),
+            vmap_axes=case["vmap_axes"],
+            implementation=impl,
         )
-        res[str(impl)], out = ns["time_ntk"](ntk_fn, x1, x2, params, case["repeats"][str(impl)])
+        res[str(impl)], out = ns["time_ntk"](
+            ntk_fn, x1, x2, params, case["repeats"][str(impl)]
+        )
         res[str(impl)]["chosen"] = int(ntk_fn.chosen_implementation)
         if impl == 0:
             res[str(impl)]["decision"] = str(ntk_fn.decide(x1, x2, params))
@@ -197,20 +206,36 @@ def _ours(case: dict, x1, x2, leaves, impls: list[int]) -> tuple[dict, dict]:
 
 
 def _nt(case: dict, x1, x2, leaves) -> tuple[dict, dict]:
-    inputs = {"case": np.array(json.dumps(case)), "x1": x1, "n_leaves": np.array(len(leaves))}
+    inputs = {
+        "case": np.array(json.dumps(case)),
+        "x1": x1,
+        "n_leaves": np.array(len(leaves)),
+    }
     if x2 is not None:
         inputs["x2"] = x2
     inputs.update({f"p{i}": v for i, v in enumerate(leaves)})
-    r = nt_reference.run_nt(_NT_SNIPPET, inputs=inputs, preamble=_MODELS + _TIMER, timeout=3600)
+    r = nt_reference.run_nt(
+        _NT_SNIPPET, inputs=inputs, preamble=_MODELS + _TIMER, timeout=3600
+    )
     return r.json, r.arrays
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b.astype(np.float64)))
+    return float(
+        np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b.astype(np.float64))
+    )
 
 
-def run_case(case: dict, sides: set[str], ours_impls: list[int], nt_impls: list[int], repeats: dict) -> dict:
-    case = dict(case, repeats={str(k): v for k, v in repeats.items()}, nt_impls=nt_impls)
+def run_case(
+    case: dict,
+    sides: set[str],
+    ours_impls: list[int],
+    nt_impls: list[int],
+    repeats: dict,
+) -> dict:
+    case = dict(
+        case, repeats={str(k): v for k, v in repeats.items()}, nt_impls=nt_impls
+    )
     x1, x2, leaves = _inputs(case)
     row = dict(case)
     outs = {}
@@ -222,7 +247,9 @@ def run_case(case: dict, sides: set[str], ours_impls: list[int], nt_impls: list[
         nt_times = {k: v["median_s"] for k, v in row["nt"].items() if k.isdigit()}
         best_nt = min(nt_times.values())
         row["ratio_ours_over_nt_same_impl"] = {
-            k: row["ours"][k]["median_s"] / nt_times[k] for k in row["ours"] if k in nt_times
+            k: row["ours"][k]["median_s"] / nt_times[k]
+            for k in row["ours"]
+            if k in nt_times
         }
         if "0" in row["ours"]:
             row["ratio_auto_over_nt_best"] = row["ours"]["0"]["median_s"] / best_nt
@@ -237,7 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["ours", "nt"], help="time one side only")
     parser.add_argument("--ours-impls", type=int, nargs="*", default=[0, 1, 2, 3])
     parser.add_argument("--nt-impls", type=int, nargs="*", default=[1, 2, 3])
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls for implementations 0 and 3")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed calls for implementations 0 and 3"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "empirical.json")
     args = parser.parse_args(argv)
 
@@ -251,7 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     repeats = {0: args.repeats, 1: 1, 2: 3, 3: args.repeats}
 
     machine = machine_info()
-    rows = [run_case(c, sides, args.ours_impls, args.nt_impls, repeats) for c in selected]
+    rows = [
+        run_case(c, sides, args.ours_impls, args.nt_impls, repeats) for c in selected
+    ]
 
     print(f"{machine['cpu_model']}, nproc={machine['nproc']}, {machine['date_utc']}")
     header = f"{'case':<10} {'impl':>4} {'ours s':>9} {'NT s':>9} {'ours/NT':>8}  rel err vs NT impl 3"
@@ -260,8 +291,12 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         ours = row.get("ours", {})
         nt = row.get("nt", {})
-        best_nt = min((v["median_s"] for k, v in nt.items() if k.isdigit()), default=None)
-        for impl in sorted({*(k for k in ours if k.isdigit()), *(k for k in nt if k.isdigit())}):
+        best_nt = min(
+            (v["median_s"] for k, v in nt.items() if k.isdigit()), default=None
+        )
+        for impl in sorted(
+            {*(k for k in ours if k.isdigit()), *(k for k in nt if k.isdigit())}
+        ):
             o = ours.get(impl, {}).get("median_s")
             n = nt.get(impl, {}).get("median_s") if impl != "0" else best_nt
             ratio = "-" if o is None or n is None else f"{o / n:.2f}"
@@ -276,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     print("auto row: NT column is NT's best implementation")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "cases": rows}, indent=2, default=str) + "\n")
+    args.out.write_text(
+        json.dumps({"machine": machine, "cases": rows}, indent=2, default=str) + "\n"
+    )
     print(f"wrote {args.out}")
 
 

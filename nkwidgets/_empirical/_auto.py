@@ -113,18 +113,34 @@ def _slice(x: PyTree, axes: PyTree, batched: bool, n: int) -> PyTree:
         return jax.ShapeDtypeStruct(tuple(shape), v.dtype)
 
     if batched:
-        return jax.tree_util.tree_map(lambda a, v: one(v, a), axes, x, is_leaf=lambda a: a is None)
+        return jax.tree_util.tree_map(
+            lambda a, v: one(v, a), axes, x, is_leaf=lambda a: a is None
+        )
     return jax.tree_util.tree_map(lambda v: one(v, 0), x)
 
 
-def _fits(f: Any, call: KernelCall, n: int, kwargs: dict, opts: Options, cache: PlanCache, budget: int) -> bool:
+def _fits(
+    f: Any,
+    call: KernelCall,
+    n: int,
+    kwargs: dict,
+    opts: Options,
+    cache: PlanCache,
+    budget: int,
+) -> bool:
     p1 = call.p1
     x1 = _slice(p1.x, p1.x_axes, p1.batched, n)
-    x2 = None if call.p2 is None else _slice(call.p2.x, call.p2.x_axes, call.p2.batched, n)
+    x2 = (
+        None
+        if call.p2 is None
+        else _slice(call.p2.x, call.p2.x_axes, call.p2.batched, n)
+    )
     flat, tree = jax.tree_util.tree_flatten(kwargs, is_leaf=lambda v: v is None)
     axes = iter(p1.kw_axes)
     flat = [
-        _slice(v, next(axes), True, n) if hasattr(v, "shape") and hasattr(v, "dtype") else v
+        _slice(v, next(axes), True, n)
+        if hasattr(v, "shape") and hasattr(v, "dtype")
+        else v
         for v in flat
     ]
     kwargs = jax.tree_util.tree_unflatten(tree, flat)
@@ -132,7 +148,9 @@ def _fits(f: Any, call: KernelCall, n: int, kwargs: dict, opts: Options, cache: 
     return min(e.memory_bytes for e in estimate(smaller, cache).values()) <= budget
 
 
-def _suggest(f: Any, call: KernelCall, kwargs: dict, opts: Options, cache: PlanCache, budget: int) -> int:
+def _suggest(
+    f: Any, call: KernelCall, kwargs: dict, opts: Options, cache: PlanCache, budget: int
+) -> int:
     n = max(_batch_sizes(call))
     while n > 1:
         n //= 2

@@ -74,7 +74,10 @@ class Prepared:
             )
         else:
             xs = jax.tree_util.tree_map(lambda v: one(v, None), self.x)
-        kws = [one(v, a if self.batched else None) for v, a in zip(self.kw_leaves, self.kw_axes, strict=True)]
+        kws = [
+            one(v, a if self.batched else None)
+            for v, a in zip(self.kw_leaves, self.kw_axes, strict=True)
+        ]
         return xs, kws
 
     def take(self, part: slice) -> Prepared:
@@ -82,7 +85,11 @@ class Prepared:
         assert self.batched
 
         def cut(v: Any, a: int | None) -> Any:
-            return v if a is None else jax.lax.slice_in_dim(v, part.start, part.stop, axis=a)
+            return (
+                v
+                if a is None
+                else jax.lax.slice_in_dim(v, part.start, part.stop, axis=a)
+            )
 
         def shrink(a: int | None, o: Any) -> Any:
             if a is None:
@@ -94,8 +101,12 @@ class Prepared:
         none = {"is_leaf": lambda a: a is None}
         return dataclasses.replace(
             self,
-            x=jax.tree_util.tree_map(lambda a, v: cut(v, a), self.x_axes, self.x, **none),
-            kw_leaves=[cut(v, a) for v, a in zip(self.kw_leaves, self.kw_axes, strict=True)],
+            x=jax.tree_util.tree_map(
+                lambda a, v: cut(v, a), self.x_axes, self.x, **none
+            ),
+            kw_leaves=[
+                cut(v, a) for v, a in zip(self.kw_leaves, self.kw_axes, strict=True)
+            ],
             fx=jax.tree_util.tree_map(shrink, self.fx_axes, self.fx, **none),
         )
 

@@ -18,151 +18,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import opt_einsum
 
+from ._einsum import Einsum, Operand
 from ._ir import Lit
-from ._layout import OutputLayout, Symbols, contract_outputs
+from ._layout import OutputLayout, contract_outputs
 from ._structured import Plan, SideValues, Use
-
-
-@dataclasses.dataclass(frozen=True)
-class Operand:
-    """An einsum operand: ``G`` at a probe or a factor array, of one side."""
-
-    side: int
-    kind: str  # "G" or "F"
-    key: Any  # probe id or factor key
-    labels: tuple
-    shape: tuple[int, ...]
-
-
-@dataclasses.dataclass
-class Einsum:
-    """One einsum with its contraction path and cost.
-
-    Labels found in a single operand and not in the output are summed out of
-    that operand first (e.g. a bias's ``df/dy`` over spatial positions):
-    ``opt_einsum`` would otherwise price them as part of an outer product.
-    """
-
-    operands: list[Operand]
-    out: list
-    coef: float
-    scalars: list[tuple[int, Any]]  # runtime scalar factors (side, key)
-    path: list
-    flops: float
-    largest: int  # elements of the largest intermediate
-    reduce: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
-
-    @staticmethod
-    def make(operands: list[Operand], out: list, coef: float, scalars: list) -> Einsum:
-        counts: dict = {}
-        for o in operands:
-            for label in set(o.labels):
-                counts[label] = counts.get(label, 0) + 1
-        keep_out = set(out)
-        reduce, shapes, pre = [], [], 0.0
-        for o in operands:
-            axes = tuple(i for i, lab in enumerate(o.labels) if counts[lab] == 1 and lab not in keep_out)
-            reduce.append(axes)
-            if axes:
-                pre += math.prod(o.shape)
-            shapes.append(tuple(n for i, n in enumerate(o.shape) if i not in axes))
-        spec = _spec(operands, reduce, out)
-        if len(operands) == 1:
-            size = math.prod(shapes[0])
-            return Einsum(operands, out, coef, scalars, [(0,)], pre + size, size, reduce)
-        strategy = "optimal" if len(operands) <= 6 else "dp"
-        path, info = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=strategy)
-        return Einsum(
-            operands, out, coef, scalars, path, pre + float(info.opt_cost), int(info.largest_intermediate), reduce
-        )
-
-    def run(self, values: dict[tuple[int, str, Any], jax.Array], sides: dict[int, SideValues]) -> jax.Array:
-        arrays = []
-        for o, axes in zip(self.operands, self.reduce, strict=True):
-            a = values[(o.side, o.kind, o.key)].reshape(o.shape)
-            arrays.append(jnp.sum(a, axis=axes) if axes else a)
-        labels = [
-            tuple(lab for i, lab in enumerate(o.labels) if i not in axes)
-            for o, axes in zip(self.operands, self.reduce, strict=True)
-        ]
-        res = execute(list(zip(labels, arrays, strict=True)), self.path, self.out)
-        for side, key in self.scalars:
-            res = res * sides[side].F[key].reshape(())
-        return res * self.coef if self.coef != 1.0 else res
-
-
-def _pair(a: tuple[tuple, jax.Array], b: tuple[tuple, jax.Array], needed: set) -> tuple[tuple, jax.Array]:
-    """Contract two labelled arrays, keeping ``needed`` labels; ``a``'s layout leads."""
-    (la, x), (lb, y) = a, b
-    if x.size < y.size:
-        (la, x), (lb, y) = (lb, y), (la, x)
-    out = tuple(lab for lab in la if lab in needed) + tuple(
-        lab for lab in lb if lab in needed and lab not in la
-    )
-    contracted = (set(la) & set(lb)) - needed
-    if contracted:
-        sym = Symbols()
-        return out, jnp.einsum(f"{sym(la)},{sym(lb)}->{sym(out)}", x, y)
-    # No shared label is summed: an elementwise product. Broadcasting keeps the
-    # larger operand's layout; einsum would route it through dot_general and
-    # transpose the large operand twice.
-    x = _sum_except(la, x, needed)
-    lb_kept = tuple(lab for lab in lb if lab in needed)
-    y = _sum_except(lb, y, needed)
-    order = sorted(range(len(lb_kept)), key=lambda k: out.index(lb_kept[k]))
-    y = jnp.transpose(y, order)
-    shape = [1] * len(out)
-    for k in order:
-        shape[out.index(lb_kept[k])] = y.shape[order.index(k)]
-    x_shape = [1] * len(out)
-    for k, lab in enumerate(lab for lab in la if lab in needed):
-        x_shape[out.index(lab)] = x.shape[k]
-    return out, x.reshape(x_shape) * y.reshape(shape)
-
-
-def _sum_except(labels: tuple, x: jax.Array, needed: set) -> jax.Array:
-    axes = tuple(i for i, lab in enumerate(labels) if lab not in needed)
-    return jnp.sum(x, axis=axes) if axes else x
-
-
-def execute(operands: list[tuple[tuple, jax.Array]], path: list, out: list) -> jax.Array:
-    """Run an ``opt_einsum`` path pairwise, then lay the result out as ``out``."""
-    ops = list(operands)
-    for step in path:
-        picked = [ops[i] for i in step]
-        for i in sorted(step, reverse=True):
-            del ops[i]
-        needed = set(out).union(*(set(lab) for lab, _ in ops))
-        acc = picked[0]
-        if len(picked) == 1:
-            acc = (tuple(lab for lab in acc[0] if lab in needed), _sum_except(*acc, needed))
-        for other in picked[1:]:
-            rest = set().union(*(set(lab) for lab, _ in picked if lab is not other[0] and lab is not acc[0]))
-            acc = _pair(acc, other, needed | rest)
-        ops.append(acc)
-    (labels, x), *more = ops
-    assert not more
-    x = _sum_except(labels, x, set(out))
-    labels = tuple(lab for lab in labels if lab in out)
-    return jnp.transpose(x, [labels.index(lab) for lab in out])
-
-
-def _spec(operands: list[Operand], reduce: list[tuple[int, ...]], out: list) -> str:
-    sym = Symbols()
-    ins = [
-        sym([lab for i, lab in enumerate(o.labels) if i not in axes])
-        for o, axes in zip(operands, reduce, strict=True)
-    ]
-    return ",".join(ins) + "->" + sym(out)
 
 
 @dataclasses.dataclass
 class MergedGroup:
     """Terms sharing ``(y, y')`` whose middle tensors are summed before ``G1 M G2``."""
 
-    middles: list[tuple[Einsum, list, tuple[int, ...], tuple[int, ...]]]  # einsum, out labels, atom shape, M shape
+    middles: list[
+        tuple[Einsum, list, tuple[int, ...], tuple[int, ...]]
+    ]  # einsum, out labels, atom shape, M shape
     final: Einsum
 
 
@@ -199,7 +68,9 @@ class Contraction:
         total = sum(t.flops for t in self.terms) + self._gemm_flops()
         total += sum(t.side1.flops + t.side2.flops for t in self.jacobian)
         for g in self.merged:
-            total += g.final.flops + sum(m[0].flops + math.prod(m[3]) for m in g.middles)
+            total += g.final.flops + sum(
+                m[0].flops + math.prod(m[3]) for m in g.middles
+            )
         return total
 
     @property
@@ -208,12 +79,20 @@ class Contraction:
         w = sum(t.w_size for t in self.jacobian)
         sizes += [w * (self.out_sizes[0] + self.out_sizes[1])]
         for g in self.merged:
-            sizes += [g.final.largest, *(max(m[0].largest, math.prod(m[3])) for m in g.middles)]
+            sizes += [
+                g.final.largest,
+                *(max(m[0].largest, math.prod(m[3])) for m in g.middles),
+            ]
         return max(sizes, default=0)
 
 
 def _side_operands(
-    mapped: frozenset, use: Use, side: int, layout: OutputLayout, out_shape: Sequence[int], axis: int | None
+    mapped: frozenset,
+    use: Use,
+    side: int,
+    layout: OutputLayout,
+    out_shape: Sequence[int],
+    axis: int | None,
 ) -> tuple[list[Operand], float, list]:
     """``G`` and factor operands of one use, labelled for one side."""
     lm = use.lm
@@ -244,8 +123,12 @@ def _side_operands(
         if not atoms and not is_mapped:
             scalars.append((side, key))
             continue
-        labels = ((layout.label(side, axis),) if is_mapped else ()) + tuple(lab(a) for a in atoms)
-        shape = ((out_shape[axis],) if is_mapped else ()) + tuple(lm.sizes[a] for a in atoms)
+        labels = ((layout.label(side, axis),) if is_mapped else ()) + tuple(
+            lab(a) for a in atoms
+        )
+        shape = ((out_shape[axis],) if is_mapped else ()) + tuple(
+            lm.sizes[a] for a in atoms
+        )
         ops.append(Operand(side, "F", key, labels, shape))
     return ops, coef, scalars
 
@@ -253,7 +136,9 @@ def _side_operands(
 def _w_only(use: Use, operands: list[Operand]) -> float:
     """W atoms in no operand: ``dy/dw`` is constant along them, so each adds its size."""
     present = {lab for o in operands for lab in o.labels}
-    return float(math.prod(use.lm.sizes[a] for a in use.lm.w_atoms if ("w", a) not in present))
+    return float(
+        math.prod(use.lm.sizes[a] for a in use.lm.w_atoms if ("w", a) not in present)
+    )
 
 
 def _merge_key(u1: Use, u2: Use) -> tuple | None:
@@ -288,7 +173,9 @@ def _merge_key(u1: Use, u2: Use) -> tuple | None:
 
 
 def _axis_sizes(u: Use) -> list[tuple[int, int]]:
-    return [(i, u.lm.group_size(g)) for i, g in enumerate(u.lm.y) if u.lm.group_size(g) > 1]
+    return [
+        (i, u.lm.group_size(g)) for i, g in enumerate(u.lm.y) if u.lm.group_size(g) > 1
+    ]
 
 
 def plan_contraction(
@@ -309,7 +196,9 @@ def plan_contraction(
     groups: dict[tuple, list[tuple[Einsum, Use, Use, tuple, float, list, Any]]] = {}
     terms: list[Einsum] = []
     jacobian: list[JacobianTerm] = []
-    pre_trace = math.prod(layout.kernel_shape(shape1, shape2)) * layout.trace_size(shape1)
+    pre_trace = math.prod(layout.kernel_shape(shape1, shape2)) * layout.trace_size(
+        shape1
+    )
     for uses_a, uses_b in zip(plan1.uses, uses2, strict=True):
         for u1 in uses_a:
             for u2 in uses_b:
@@ -320,7 +209,9 @@ def plan_contraction(
                 term = Einsum.make(ops, out, coef, s1 + s2)
                 jac = _jacobian_term(ops1, ops2, layout, coef, s1, s2)
                 # A Jacobian term joins one shared matmul, so it wins near-ties.
-                jac_flops = jac.side1.flops + jac.side2.flops + 2.0 * pre_trace * jac.w_size
+                jac_flops = (
+                    jac.side1.flops + jac.side2.flops + 2.0 * pre_trace * jac.w_size
+                )
                 plain: Any = jac if jac_flops <= 1.05 * term.flops else term
                 plain_flops = min(jac_flops, term.flops)
                 pairs = _merge_key(u1, u2)
@@ -329,7 +220,15 @@ def plan_contraction(
                     continue
                 key = (u1.probe, u2.probe, pairs)
                 groups.setdefault(key, []).append(
-                    (dataclasses.replace(term, flops=plain_flops), u1, u2, pairs, coef, s1 + s2, plain)
+                    (
+                        dataclasses.replace(term, flops=plain_flops),
+                        u1,
+                        u2,
+                        pairs,
+                        coef,
+                        s1 + s2,
+                        plain,
+                    )
                 )
 
     merged: list[MergedGroup] = []
@@ -347,10 +246,14 @@ def plan_contraction(
                 if label not in m_out:
                     m_out.append(label)
                     m_shape.append(shape[axis])
-        m_labels = m_out + [("g", 1, i) for i, _ in gen1] + [("g", 2, j) for j, _ in gen2]
+        m_labels = (
+            m_out + [("g", 1, i) for i, _ in gen1] + [("g", 2, j) for j, _ in gen2]
+        )
         m_shape += [n for _, n in gen1] + [n for _, n in gen2]
 
-        def g_operand(u: Use, side: int, shape: Sequence[int], probe: int) -> Operand:
+        def g_operand(
+            u: Use, side: int, shape: Sequence[int], probe: int, pairs: tuple = pairs
+        ) -> Operand:
             labels, sizes = list(layout.labels(side)), list(shape)
             for i, n in _axis_sizes(u):
                 pair = [pq for pq in pairs if pq[side - 1] == i]
@@ -359,7 +262,11 @@ def plan_contraction(
             return Operand(side, "G", probe, tuple(labels), tuple(sizes))
 
         final = Einsum.make(
-            [g_operand(u1, 1, shape1, p1), Operand(0, "M", (p1, p2, pairs), tuple(m_labels), tuple(m_shape)), g_operand(u2, 2, shape2, p2)],
+            [
+                g_operand(u1, 1, shape1, p1),
+                Operand(0, "M", (p1, p2, pairs), tuple(m_labels), tuple(m_shape)),
+                g_operand(u2, 2, shape2, p2),
+            ],
             out,
             1.0,
             [],
@@ -380,8 +287,10 @@ def plan_contraction(
                             atom_shape.append(u.lm.sizes[a])
             present = {lab for o in factor_ops for lab in o.labels}
             kept = [lab for lab in atom_out if lab in present]
-            mid = Einsum.make(factor_ops, kept, coef, scalars) if factor_ops else Einsum(
-                [], kept, coef, scalars, [], 0.0, 0
+            mid = (
+                Einsum.make(factor_ops, kept, coef, scalars)
+                if factor_ops
+                else Einsum([], kept, coef, scalars, [], 0.0, 0)
             )
             middles.append((mid, atom_out, tuple(atom_shape), tuple(m_shape)))
             savings.append(term.flops - mid.flops - math.prod(m_shape))
@@ -406,12 +315,19 @@ def plan_contraction(
 
 
 def _jacobian_term(
-    ops1: list[Operand], ops2: list[Operand], layout: OutputLayout, coef: float, s1: list, s2: list
+    ops1: list[Operand],
+    ops2: list[Operand],
+    layout: OutputLayout,
+    coef: float,
+    s1: list,
+    s2: list,
 ) -> JacobianTerm:
     """Each side contracted to its Jacobian block over the ``w`` atoms both sides carry."""
     labels1 = {lab for o in ops1 for lab in o.labels}
     labels2 = {lab for o in ops2 for lab in o.labels}
-    sizes = {lab: n for o in (*ops1, *ops2) for lab, n in zip(o.labels, o.shape, strict=True)}
+    sizes = {
+        lab: n for o in (*ops1, *ops2) for lab, n in zip(o.labels, o.shape, strict=True)
+    }
     shared = sorted((lab for lab in labels1 & labels2 if lab[0] == "w"), key=repr)
     side1 = Einsum.make(ops1, [*layout.labels(1), *shared], coef, s1)
     side2 = Einsum.make(ops2, [*layout.labels(2), *shared], 1.0, s2)
@@ -430,7 +346,8 @@ def run_contraction(
         for k, f in sv.F.items():
             values[(s, "F", k)] = f
     internal_shape = tuple(
-        c.kernel_shape[c.layout.out_labels().index(lab)] for lab in c.layout.internal_labels()
+        c.kernel_shape[c.layout.out_labels().index(lab)]
+        for lab in c.layout.internal_labels()
     )
     total = jnp.zeros(internal_shape, dtype)
     for t in c.terms:
@@ -438,8 +355,12 @@ def run_contraction(
     if c.jacobian:
         shape1 = tuple(side1_shape(c))
         shape2 = tuple(side2_shape(c))
-        v1 = jnp.concatenate([t.side1.run(values, sides).reshape(*shape1, -1) for t in c.jacobian], -1)
-        v2 = jnp.concatenate([t.side2.run(values, sides).reshape(*shape2, -1) for t in c.jacobian], -1)
+        v1 = jnp.concatenate(
+            [t.side1.run(values, sides).reshape(*shape1, -1) for t in c.jacobian], -1
+        )
+        v2 = jnp.concatenate(
+            [t.side2.run(values, sides).reshape(*shape2, -1) for t in c.jacobian], -1
+        )
         total = total + contract_outputs(v1, v2, c.layout, extra=1, internal=True)
     for group in c.merged:
         m = 0.0
@@ -465,7 +386,9 @@ def side2_shape(c: Contraction) -> tuple[int, ...]:
     return c.jacobian[0].side2.operands[0].shape[: c.layout.ndim]
 
 
-def _broadcast_labels(x: jax.Array, have: list, want: list, shape: tuple[int, ...]) -> jax.Array:
+def _broadcast_labels(
+    x: jax.Array, have: list, want: list, shape: tuple[int, ...]
+) -> jax.Array:
     """Lay ``x`` (axes labelled ``have``) out along ``want``, broadcasting absent labels."""
     x = jnp.reshape(x, tuple(shape[want.index(lab)] for lab in have))
     order = sorted(range(len(have)), key=lambda k: want.index(have[k]))

@@ -162,7 +162,10 @@ def _structured(call: KernelCall, cache: PlanCache, s: _Sizes) -> Estimate:
     memory = 0.0
     largest = 0
     for side, (plan, n, out, fl, act) in enumerate(
-        ((plans[0], s.n1, s.out1, s.flops1, s.act1), (plans[1], s.n2, s.out2, s.flops2, s.act2))
+        (
+            (plans[0], s.n1, s.out1, s.flops1, s.act1),
+            (plans[1], s.n2, s.out2, s.flops2, s.act2),
+        )
     ):
         if side == 1 and same:
             break

@@ -22,7 +22,14 @@ from ._ir import activation_bytes
 from ._jacobian import jacobian_ntk
 from ._layout import OutputLayout
 from ._ntk_vector import ntk_vector_ntk
-from ._structured import Plan, SideValues, align_uses, build_plan, select_rules, side_values
+from ._structured import (
+    Plan,
+    SideValues,
+    align_uses,
+    build_plan,
+    select_rules,
+    side_values,
+)
 from ._symmetric import block_axis, blocks, symmetric, take
 from ._types import Axes, NtkImplementation, PyTree, split_kwargs
 
@@ -51,7 +58,12 @@ class KernelCall:
 
 
 def make_call(
-    f: Any, x1: PyTree, x2: PyTree | None, params: PyTree, kwargs: dict[str, Any], opts: Options
+    f: Any,
+    x1: PyTree,
+    x2: PyTree | None,
+    params: PyTree,
+    kwargs: dict[str, Any],
+    opts: Options,
 ) -> KernelCall:
     kw1, kw2 = split_kwargs(kwargs, x1, x2)
     p1, spec = prepare(f, params, x1, kw1, opts.vmap_axes)
@@ -72,10 +84,21 @@ def _signature(prepared: Prepared, params: PyTree) -> Any:
 
     def sd(tree: PyTree) -> Any:
         leaves, treedef = jax.tree_util.tree_flatten(tree)
-        return treedef, tuple((tuple(np.shape(v)), str(jnp.result_type(v))) for v in leaves)
+        return treedef, tuple(
+            (tuple(np.shape(v)), str(jnp.result_type(v))) for v in leaves
+        )
 
-    axes = jax.tree_util.tree_leaves((prepared.x_axes, prepared.fx_axes), is_leaf=lambda a: a is None)
-    return (sd(params), sd(xs), sd(kws), tuple(axes), tuple(prepared.kw_axes), prepared.batched)
+    axes = jax.tree_util.tree_leaves(
+        (prepared.x_axes, prepared.fx_axes), is_leaf=lambda a: a is None
+    )
+    return (
+        sd(params),
+        sd(xs),
+        sd(kws),
+        tuple(axes),
+        tuple(prepared.kw_axes),
+        prepared.batched,
+    )
 
 
 class PlanCache:
@@ -85,7 +108,9 @@ class PlanCache:
         self._rules = select_rules(opts.j_rules, opts.s_rules)
         self._plans: dict[Any, Plan] = {}
 
-    def plan(self, prepared: Prepared, params: PyTree, identity: frozenset[int] = frozenset()) -> Plan:
+    def plan(
+        self, prepared: Prepared, params: PyTree, identity: frozenset[int] = frozenset()
+    ) -> Plan:
         try:
             key = (_signature(prepared, params), identity)
             hash(key)
@@ -99,7 +124,9 @@ class PlanCache:
         """Plans of both sides with ``plan2``'s parameter atoms aligned to ``plan1``'s."""
         plan1 = self.plan(call.p1, call.params)
         plan2 = plan1 if call.p2 is None else self.plan(call.p2, call.params)
-        if plan2 is not plan1 and _signature(call.p1, call.params) == _signature(call.p2, call.params):
+        if plan2 is not plan1 and _signature(call.p1, call.params) == _signature(
+            call.p2, call.params
+        ):
             plan2 = plan1
         uses2, bad = align_uses(plan1, plan2)
         if bad:
@@ -113,7 +140,9 @@ def fx_axes(prepared: Prepared) -> list[int | None]:
     return jax.tree_util.tree_leaves(prepared.fx_axes, is_leaf=lambda a: a is None)
 
 
-def _block_shape(shape: tuple[int, ...], axis: int | None, part: slice | None) -> tuple[int, ...]:
+def _block_shape(
+    shape: tuple[int, ...], axis: int | None, part: slice | None
+) -> tuple[int, ...]:
     if part is None:
         return shape
     return shape[:axis] + (part.stop - part.start,) + shape[axis + 1 :]
@@ -125,12 +154,18 @@ def contractions(call: KernelCall, plans: tuple[Plan, Plan, list]) -> list[list]
     fx1 = jax.tree_util.tree_leaves(call.p1.fx)
     fx2 = jax.tree_util.tree_leaves((call.p2 or call.p1).fx)
     out = []
-    for layout, a, b, fx_axis in zip(call.layouts, fx1, fx2, fx_axes(call.p1), strict=True):
+    for layout, a, b, fx_axis in zip(
+        call.layouts, fx1, fx2, fx_axes(call.p1), strict=True
+    ):
         axis = block_axis(layout, a.shape, fx_axis) if call.p2 is None else None
         pairs = [(None, None)]
         if axis is not None:
             parts = blocks(a.shape[axis])
-            pairs = [(parts[i], parts[j]) for i in range(len(parts)) for j in range(i, len(parts))]
+            pairs = [
+                (parts[i], parts[j])
+                for i in range(len(parts))
+                for j in range(i, len(parts))
+            ]
         out.append(
             [
                 (
@@ -153,7 +188,9 @@ def contractions(call: KernelCall, plans: tuple[Plan, Plan, list]) -> list[list]
     return out
 
 
-def _slice_side(sv: SideValues, plan: Plan, leaf: int, axis: int, part: slice, fx_axis: int | None) -> SideValues:
+def _slice_side(
+    sv: SideValues, plan: Plan, leaf: int, axis: int, part: slice, fx_axis: int | None
+) -> SideValues:
     g = {p: take(v, axis, part) for p, v in (sv.G[leaf] or {}).items()}
     G = [g if k == leaf else None for k in range(len(sv.G))]
     # Mapped factors carry the example axis first; it is the split axis only
@@ -165,7 +202,16 @@ def _slice_side(sv: SideValues, plan: Plan, leaf: int, axis: int, part: slice, f
     return SideValues(G, F)
 
 
-def _structured_leaf(leaf: int, blocks_: list, sv1: SideValues, sv2: SideValues, plans, layout, dtype, fx_axis) -> jax.Array:
+def _structured_leaf(
+    leaf: int,
+    blocks_: list,
+    sv1: SideValues,
+    sv2: SideValues,
+    plans,
+    layout,
+    dtype,
+    fx_axis,
+) -> jax.Array:
     if len(blocks_) == 1 and blocks_[0][0] is None:
         return run_contraction(blocks_[0][3], leaf, sv1, sv2, dtype)
     by_pair = {(r.start, c.start): c_plan for r, c, _, c_plan in blocks_}
@@ -188,16 +234,24 @@ def run(
         leaves = jacobian_ntk(call.p1, call.p2, call.params, call.layouts)
     elif impl == NtkImplementation.NTK_VECTOR_PRODUCTS:
         plan1 = cache.plan(call.p1, call.params)
-        act = activation_bytes(plan1.graph) * (call.p1.batch_size() if call.p1.batched else 1)
+        act = activation_bytes(plan1.graph) * (
+            call.p1.batch_size() if call.p1.batched else 1
+        )
         leaves = ntk_vector_ntk(call.p1, call.p2, call.params, call.layouts, act)
     elif impl == NtkImplementation.STRUCTURED_DERIVATIVES:
         plans = cache.plans(call)
         sv1 = side_values(plans[0], call.p1, call.params, opts.fwd)
-        sv2 = sv1 if call.p2 is None else side_values(plans[1], call.p2, call.params, opts.fwd)
+        sv2 = (
+            sv1
+            if call.p2 is None
+            else side_values(plans[1], call.p2, call.params, opts.fwd)
+        )
         fx1 = jax.tree_util.tree_leaves(call.p1.fx)
         axes = fx_axes(call.p1)
         leaves = [
-            _structured_leaf(k, b, sv1, sv2, plans, call.layouts[k], fx1[k].dtype, axes[k])
+            _structured_leaf(
+                k, b, sv1, sv2, plans, call.layouts[k], fx1[k].dtype, axes[k]
+            )
             for k, b in enumerate(contractions(call, plans))
         ]
     else:

@@ -98,7 +98,9 @@ def build_graph(closed: Any) -> Graph:
         avals[i] = jax.ShapeDtypeStruct(tuple(aval.shape), aval.dtype)
         return i
 
-    def walk(jaxpr: Any, const_vals: Sequence[Any], in_refs: Sequence[Ref]) -> list[Ref]:
+    def walk(
+        jaxpr: Any, const_vals: Sequence[Any], in_refs: Sequence[Ref]
+    ) -> list[Ref]:
         env: dict[Any, Ref] = {}
 
         def read(v: Any) -> Ref:
@@ -202,7 +204,9 @@ def _subjaxpr_flops(params: dict[str, Any]) -> float:
     return total
 
 
-def _eqn_flops(name: str, params: dict[str, Any], in_shapes: list, out_shapes: list) -> float:
+def _eqn_flops(
+    name: str, params: dict[str, Any], in_shapes: list, out_shapes: list
+) -> float:
     out = sum(_size(s) for s in out_shapes)
     if name == "dot_general":
         (lc, _), _ = params["dimension_numbers"]

@@ -78,7 +78,14 @@ def jacobian_ntk(
         wb_leaves = _grouped(jax.tree_util.tree_leaves(b), nd)
         axis = block_axis(layout, o1.shape, fx_axis) if p2 is None else None
 
-        def block(rows, cols, wa_leaves=wa_leaves, wb_leaves=wb_leaves, layout=layout, axis=axis):
+        def block(
+            rows,
+            cols,
+            wa_leaves=wa_leaves,
+            wb_leaves=wb_leaves,
+            layout=layout,
+            axis=axis,
+        ):
             total = 0.0
             for wa, wb in zip(wa_leaves, wb_leaves, strict=True):
                 if rows is not None:

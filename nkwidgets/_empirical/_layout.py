@@ -70,7 +70,11 @@ class OutputLayout:
         """Side-1 axes, then side-2 paired axes: the order a matmul of the two
         sides produces, so that terms are summed without per-term transposes."""
         first = [self.label(1, i) for i in range(self.ndim) if i not in self.trace]
-        second = [("o", 2, i) for i in range(self.ndim) if i not in self.trace and i not in self.diagonal]
+        second = [
+            ("o", 2, i)
+            for i in range(self.ndim)
+            if i not in self.trace and i not in self.diagonal
+        ]
         return first + second
 
     def to_kernel_order(self, x: jax.Array) -> jax.Array:
@@ -78,7 +82,9 @@ class OutputLayout:
         internal = self.internal_labels()
         return jnp.transpose(x, [internal.index(lab) for lab in self.out_labels()])
 
-    def kernel_shape(self, shape1: Sequence[int], shape2: Sequence[int]) -> tuple[int, ...]:
+    def kernel_shape(
+        self, shape1: Sequence[int], shape2: Sequence[int]
+    ) -> tuple[int, ...]:
         self.check(shape1, shape2)
         out: list[int] = []
         for i in range(self.ndim):
@@ -121,7 +127,11 @@ class Symbols:
 
 
 def contract_outputs(
-    out1: jax.Array, out2: jax.Array, layout: OutputLayout, extra: int = 0, internal: bool = False
+    out1: jax.Array,
+    out2: jax.Array,
+    layout: OutputLayout,
+    extra: int = 0,
+    internal: bool = False,
 ) -> jax.Array:
     """``sum`` over trailing ``extra`` axes and traced axes of ``out1 x out2``, laid out as the kernel.
 
@@ -133,7 +143,9 @@ def contract_outputs(
     tail1 = [("p", k) for k in range(extra)]
     tail2 = [("p", k) for k in range(extra)]
     out = layout.internal_labels() if internal else layout.out_labels()
-    spec = f"{sym(layout.labels(1) + tail1)},{sym(layout.labels(2) + tail2)}->{sym(out)}"
+    spec = (
+        f"{sym(layout.labels(1) + tail1)},{sym(layout.labels(2) + tail2)}->{sym(out)}"
+    )
     return jnp.einsum(spec, out1, out2)
 
 

@@ -45,7 +45,9 @@ def linearize(f: ApplyFn, params: PyTree) -> ApplyFn:
     """
 
     def f_lin(p: PyTree, *args: Any, **kwargs: Any) -> PyTree:
-        out, tangent = jax.jvp(lambda q: f(q, *args, **kwargs), (params,), (_sub(p, params),))
+        out, tangent = jax.jvp(
+            lambda q: f(q, *args, **kwargs), (params,), (_sub(p, params),)
+        )
         return jax.tree_util.tree_map(lambda a, b: a + b, out, tangent)
 
     return f_lin

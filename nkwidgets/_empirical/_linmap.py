@@ -110,17 +110,24 @@ class LinMap:
 
         def sub(groups: tuple[Group, ...]) -> tuple[Group, ...]:
             return tuple(
-                tuple(b for a in g for b in (new if a == atom else (a,))) for g in groups
+                tuple(b for a in g for b in (new if a == atom else (a,)))
+                for g in groups
             )
 
-        factors = tuple(dataclasses.replace(f, groups=sub(f.groups)) for f in self.factors)
+        factors = tuple(
+            dataclasses.replace(f, groups=sub(f.groups)) for f in self.factors
+        )
         return (
-            dataclasses.replace(self, y=sub(self.y), w=sub(self.w), factors=factors, sizes=sizes),
+            dataclasses.replace(
+                self, y=sub(self.y), w=sub(self.w), factors=factors, sizes=sizes
+            ),
             new,
         )
 
 
-def regroup(lm: LinMap, groups: Sequence[Group], shape: Sequence[int]) -> tuple[LinMap, list[Group]] | None:
+def regroup(
+    lm: LinMap, groups: Sequence[Group], shape: Sequence[int]
+) -> tuple[LinMap, list[Group]] | None:
     """Regroup the atoms of ``groups`` (row-major) into axes of ``shape``.
 
     Splits atoms where an axis boundary falls inside one. Returns ``None`` when
@@ -154,7 +161,11 @@ def regroup(lm: LinMap, groups: Sequence[Group], shape: Sequence[int]) -> tuple[
 
 
 def broadcast_groups(
-    lm: LinMap, groups: Sequence[Group], in_shape: Sequence[int], out_shape: Sequence[int], dims: Sequence[int]
+    lm: LinMap,
+    groups: Sequence[Group],
+    in_shape: Sequence[int],
+    out_shape: Sequence[int],
+    dims: Sequence[int],
 ) -> tuple[LinMap, list[Group]]:
     """Groups after ``broadcast_in_dim``: new and size-1-expanded axes get fresh atoms."""
     out: list[Group] = [()] * len(out_shape)
@@ -170,7 +181,10 @@ def broadcast_groups(
 
 
 def implicit_broadcast(
-    lm: LinMap, groups: Sequence[Group], in_shape: Sequence[int], out_shape: Sequence[int]
+    lm: LinMap,
+    groups: Sequence[Group],
+    in_shape: Sequence[int],
+    out_shape: Sequence[int],
 ) -> tuple[LinMap, list[Group]]:
     """Groups of an operand that an elementwise primitive broadcasts to ``out_shape``.
 
@@ -179,4 +193,6 @@ def implicit_broadcast(
     """
     if len(in_shape) == 0:
         return broadcast_groups(lm, groups, (), out_shape, ())
-    return broadcast_groups(lm, groups, in_shape, out_shape, tuple(range(len(out_shape))))
+    return broadcast_groups(
+        lm, groups, in_shape, out_shape, tuple(range(len(out_shape)))
+    )

@@ -51,9 +51,13 @@ def _canonical_n_samples(n_samples: int | Iterable[int]) -> tuple[list[int], boo
     elif hasattr(n_samples, "__iter__"):
         values, generator = sorted(set(n_samples)), True
     else:
-        raise TypeError(f"`n_samples={n_samples!r}` must be an int or an iterable of ints.")
+        raise TypeError(
+            f"`n_samples={n_samples!r}` must be an int or an iterable of ints."
+        )
     if not values or any(not isinstance(n, int) or n <= 0 for n in values):
-        raise ValueError(f"`n_samples={n_samples!r}` must hold positive integers, e.g. 100 or [1, 10, 100].")
+        raise ValueError(
+            f"`n_samples={n_samples!r}` must hold positive integers, e.g. 100 or [1, 10, 100]."
+        )
     return values, generator
 
 
@@ -104,7 +108,16 @@ class MonteCarloKernelFn:
     """
 
     def __init__(
-        self, init_fn, apply_fn, key, n_samples, batch_size, device_count, store_on_device, kernel_fn, reduced
+        self,
+        init_fn,
+        apply_fn,
+        key,
+        n_samples,
+        batch_size,
+        device_count,
+        store_on_device,
+        kernel_fn,
+        reduced,
     ):
         self._batch_axis_reduced = reduced
         self._init_fn = init_fn
@@ -113,12 +126,24 @@ class MonteCarloKernelFn:
         self._n_samples, self._generator = _canonical_n_samples(n_samples)
         self._batch_size = int(batch_size)
         devices = jax.devices()
-        self._devices = devices if device_count in (-1, None) else devices[: max(int(device_count), 1)]
+        self._devices = (
+            devices
+            if device_count in (-1, None)
+            else devices[: max(int(device_count), 1)]
+        )
         self._store_on_device = store_on_device
         self._rng = _accepts_rng(apply_fn)
         self._one = jax.jit(self._sample, static_argnames=("get",))
 
-    def _sample(self, x1: PyTree, x2: PyTree | None, key: jax.Array, kwargs: dict, *, get: tuple[str, ...]) -> dict:
+    def _sample(
+        self,
+        x1: PyTree,
+        x2: PyTree | None,
+        key: jax.Array,
+        kwargs: dict,
+        *,
+        get: tuple[str, ...],
+    ) -> dict:
         init_key, dropout_key = jax.random.split(key, 2)
         shape = jax.tree_util.tree_map(lambda v: v.shape, x1)
         _, params = self._init_fn(init_key, shape)
@@ -127,7 +152,14 @@ class MonteCarloKernelFn:
         out = self._kernel_fn(x1, x2, get, params, **kwargs)
         return {g: getattr(out, g) for g in get}
 
-    def _blocked(self, x1: PyTree, x2: PyTree | None, key: jax.Array, kwargs: dict, get: tuple[str, ...]) -> dict:
+    def _blocked(
+        self,
+        x1: PyTree,
+        x2: PyTree | None,
+        key: jax.Array,
+        kwargs: dict,
+        get: tuple[str, ...],
+    ) -> dict:
         """One network's kernels, in ``batch_size`` blocks of the leading axis."""
         b = self._batch_size
         n1 = jax.tree_util.tree_leaves(x1)[0].shape[0]
@@ -153,7 +185,11 @@ class MonteCarloKernelFn:
             for j in range(n2 // b):
                 device = self._devices[(i * (n2 // b) + j) % len(self._devices)]
                 a = jax.device_put(rows(x1, i), device)
-                c = None if (x2 is None and i == j) else jax.device_put(rows(x1 if x2 is None else x2, j), device)
+                c = (
+                    None
+                    if (x2 is None and i == j)
+                    else jax.device_put(rows(x1 if x2 is None else x2, j), device)
+                )
                 blocks[(i, j)] = self._one(a, c, key, kwargs, get=get)
         # Gather on one device: blocks computed elsewhere cannot be concatenated.
         home = self._devices[0]
@@ -165,14 +201,22 @@ class MonteCarloKernelFn:
         names = ("nngp", "ntk") if get is None else ((get,) if single else tuple(get))
         return single, tuple(str(g).lower() for g in names)
 
-    def _pack(self, values: dict[str, PyTree], single: bool, names: tuple[str, ...]) -> Any:
+    def _pack(
+        self, values: dict[str, PyTree], single: bool, names: tuple[str, ...]
+    ) -> Any:
         if single:
             return values[names[0]]
         cls = _mc_type(names)
         return jax.tree_util.tree_map(lambda *v: cls(*v), *[values[g] for g in names])
 
     def stream(
-        self, x1: PyTree, x2: PyTree | None = None, get: Any = None, *, step: int = 1, **apply_fn_kwargs: Any
+        self,
+        x1: PyTree,
+        x2: PyTree | None = None,
+        get: Any = None,
+        *,
+        step: int = 1,
+        **apply_fn_kwargs: Any,
     ) -> Generator[MonteCarloEstimate, None, None]:
         """Yield the running estimate after every ``step`` sampled networks, up to ``max(n_samples)``.
 
@@ -190,15 +234,31 @@ class MonteCarloKernelFn:
             acc.add(self._blocked(x1, x2, split, apply_fn_kwargs, names))
             if n % step == 0 or n == total:
                 yield MonteCarloEstimate(
-                    n, self._pack(acc.mean, single, names), self._pack(acc.stderr(), single, names)
+                    n,
+                    self._pack(acc.mean, single, names),
+                    self._pack(acc.stderr(), single, names),
                 )
 
-    def estimate(self, x1: PyTree, x2: PyTree | None = None, get: Any = None, **apply_fn_kwargs: Any) -> MonteCarloEstimate:
+    def estimate(
+        self,
+        x1: PyTree,
+        x2: PyTree | None = None,
+        get: Any = None,
+        **apply_fn_kwargs: Any,
+    ) -> MonteCarloEstimate:
         """The estimate from ``max(n_samples)`` networks, with its standard error."""
-        *_, last = self.stream(x1, x2, get, step=max(self._n_samples), **apply_fn_kwargs)
+        *_, last = self.stream(
+            x1, x2, get, step=max(self._n_samples), **apply_fn_kwargs
+        )
         return last
 
-    def __call__(self, x1: PyTree, x2: PyTree | None = None, get: Any = None, **apply_fn_kwargs: Any) -> Any:
+    def __call__(
+        self,
+        x1: PyTree,
+        x2: PyTree | None = None,
+        get: Any = None,
+        **apply_fn_kwargs: Any,
+    ) -> Any:
         """Neural Tangents' return convention: the estimate, or a generator of estimates."""
         if not self._generator:
             return self.estimate(x1, x2, get, **apply_fn_kwargs).mean
@@ -297,12 +357,26 @@ def monte_carlo_kernel_fn(
       Python <https://arxiv.org/abs/1912.02803>`_, ICLR 2020.
     """
     kernel_fn = empirical_kernel_fn(
-        apply_fn, trace_axes, diagonal_axes, vmap_axes, implementation, _j_rules, _s_rules, _fwd,
+        apply_fn,
+        trace_axes,
+        diagonal_axes,
+        vmap_axes,
+        implementation,
+        _j_rules,
+        _s_rules,
+        _fwd,
         memory_budget=memory_budget,
     )
     axes = [trace_axes] if isinstance(trace_axes, int) else list(trace_axes)
     axes += [diagonal_axes] if isinstance(diagonal_axes, int) else list(diagonal_axes)
     return MonteCarloKernelFn(
-        init_fn, apply_fn, key, n_samples, batch_size, device_count, store_on_device, kernel_fn, 0 in axes
+        init_fn,
+        apply_fn,
+        key,
+        n_samples,
+        batch_size,
+        device_count,
+        store_on_device,
+        kernel_fn,
+        0 in axes,
     )
-

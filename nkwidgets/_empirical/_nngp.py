@@ -47,7 +47,9 @@ def empirical_nngp_fn(
       Python <https://arxiv.org/abs/1912.02803>`_, ICLR 2020.
     """
 
-    def nngp_fn(x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any) -> PyTree:
+    def nngp_fn(
+        x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any
+    ) -> PyTree:
         kw1, kw2 = split_kwargs(apply_fn_kwargs, x1, x2)
         out1 = f(params, x1, **kw1)
         out2 = out1 if x2 is None else f(params, x2, **kw2)

@@ -66,7 +66,13 @@ class EmpiricalNtkFn:
       decisions: AUTO's :class:`Decision` per call signature seen so far.
     """
 
-    def __init__(self, f: ApplyFn, opts: Options, implementation: NtkImplementation, memory_budget: int | None):
+    def __init__(
+        self,
+        f: ApplyFn,
+        opts: Options,
+        implementation: NtkImplementation,
+        memory_budget: int | None,
+    ):
         self.f = f
         self.opts = opts
         self.implementation = implementation
@@ -77,7 +83,14 @@ class EmpiricalNtkFn:
         self._jitted = jax.jit(self._core, static_argnames=("impl", "static"))
 
     def _core(
-        self, params: PyTree, x1: PyTree, x2: PyTree, arrays: list, *, impl: NtkImplementation, static: _Static
+        self,
+        params: PyTree,
+        x1: PyTree,
+        x2: PyTree,
+        arrays: list,
+        *,
+        impl: NtkImplementation,
+        static: _Static,
     ) -> PyTree:
         call = make_call(self.f, x1, x2, params, static.rebuild(arrays), self.opts)
         return run(impl, call, self._cache, self.opts)
@@ -85,11 +98,16 @@ class EmpiricalNtkFn:
     def _signature(self, x1: PyTree, x2: PyTree, params: PyTree, kwargs: dict) -> Any:
         def sd(t: PyTree) -> Any:
             leaves, tree = jax.tree_util.tree_flatten(t)
-            return tree, tuple((tuple(getattr(v, "shape", ())), str(getattr(v, "dtype", type(v)))) for v in leaves)
+            return tree, tuple(
+                (tuple(getattr(v, "shape", ())), str(getattr(v, "dtype", type(v))))
+                for v in leaves
+            )
 
         return (sd(x1), sd(x2), sd(params), sd(kwargs))
 
-    def decide(self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any) -> Decision:
+    def decide(
+        self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any
+    ) -> Decision:
         """AUTO's choice for these inputs, without computing the kernel."""
         try:
             key = self._signature(x1, x2, params, apply_fn_kwargs)
@@ -99,17 +117,23 @@ class EmpiricalNtkFn:
         if key is not None and key in self.decisions:
             return self.decisions[key]
         call = make_call(self.f, x1, x2, params, apply_fn_kwargs, self.opts)
-        decision = choose(self.f, call, apply_fn_kwargs, self.opts, self._cache, self.memory_budget)
+        decision = choose(
+            self.f, call, apply_fn_kwargs, self.opts, self._cache, self.memory_budget
+        )
         if key is not None:
             self.decisions[key] = decision
         return decision
 
-    def estimate(self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any) -> dict[NtkImplementation, Estimate]:
+    def estimate(
+        self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any
+    ) -> dict[NtkImplementation, Estimate]:
         """Time / memory estimates of implementations 1-3 for these inputs."""
         call = make_call(self.f, x1, x2, params, apply_fn_kwargs, self.opts)
         return estimate(call, self._cache)
 
-    def __call__(self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any) -> PyTree:
+    def __call__(
+        self, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any
+    ) -> PyTree:
         """One sample of the empirical NTK.
 
         Args:
@@ -255,13 +279,24 @@ def empirical_kernel_fn(
     """
     nngp_fn = empirical_nngp_fn(f, trace_axes, diagonal_axes)
     ntk_fn = empirical_ntk_fn(
-        f, trace_axes, diagonal_axes, vmap_axes, implementation, _j_rules, _s_rules, _fwd,
+        f,
+        trace_axes,
+        diagonal_axes,
+        vmap_axes,
+        implementation,
+        _j_rules,
+        _s_rules,
+        _fwd,
         memory_budget=memory_budget,
     )
     fns = {"nngp": nngp_fn, "ntk": ntk_fn}
 
     def kernel_fn(
-        x1: PyTree, x2: PyTree | None, get: str | Sequence[str] | None, params: PyTree, **apply_fn_kwargs: Any
+        x1: PyTree,
+        x2: PyTree | None,
+        get: str | Sequence[str] | None,
+        params: PyTree,
+        **apply_fn_kwargs: Any,
     ) -> Any:
         single = isinstance(get, str)
         names = ("nngp", "ntk") if get is None else ((get,) if single else tuple(get))

@@ -45,9 +45,9 @@ def column_bytes(p1: Prepared, params: PyTree, activation_bytes: int) -> float:
 
 def _full_f(prepared: Prepared):
     def f(p: PyTree) -> PyTree:
-        return prepared.vmap(lambda x, kw: prepared.f_ex(p, x, kw), out_axes=prepared.fx_axes)(
-            prepared.x, prepared.kw_leaves
-        )
+        return prepared.vmap(
+            lambda x, kw: prepared.f_ex(p, x, kw), out_axes=prepared.fx_axes
+        )(prepared.x, prepared.kw_leaves)
 
     return f
 
@@ -80,7 +80,12 @@ def ntk_vector_ntk(
     results = []
     for leaf, layout in enumerate(layouts):
         axis = fx_axes[leaf]
-        if same and p1.batched and axis is not None and block_axis(layout, fx1[leaf].shape, axis) == axis:
+        if (
+            same
+            and p1.batched
+            and axis is not None
+            and block_axis(layout, fx1[leaf].shape, axis) == axis
+        ):
             results.append(
                 _symmetric_batched(p1, params, jvp_of, leaf, layout, per_col)
                 / layout.trace_size(fx1[leaf].shape)
@@ -90,7 +95,9 @@ def ntk_vector_ntk(
             _, pull = jax.vjp(_full_f(p2), params)
             size = math.prod(fx2[leaf].shape)
 
-            def column(k: jax.Array, leaf: int = leaf) -> jax.Array:
+            def column(
+                k: jax.Array, leaf: int = leaf, size: int = size, pull=pull
+            ) -> jax.Array:
                 cts = [
                     jnp.zeros(o.shape, o.dtype)
                     if j != leaf
@@ -99,17 +106,23 @@ def ntk_vector_ntk(
                 ]
                 return jvp1(pull(jax.tree_util.tree_unflatten(out_tree, cts))[0])[leaf]
 
-            cols = jax.lax.map(column, jnp.arange(size), batch_size=chunk_size(size, per_col))
+            cols = jax.lax.map(
+                column, jnp.arange(size), batch_size=chunk_size(size, per_col)
+            )
             cols = cols.reshape(*fx2[leaf].shape, *fx1[leaf].shape)
         else:
             cols = _batched_columns(p2, params, jvp1, leaf, fx2, per_col)
         nd = len(fx1[leaf].shape)
         full = jnp.moveaxis(cols, tuple(range(nd)), tuple(range(-nd, 0)))
-        results.append(trace_and_diagonal(full, layout) / layout.trace_size(fx1[leaf].shape))
+        results.append(
+            trace_and_diagonal(full, layout) / layout.trace_size(fx1[leaf].shape)
+        )
     return results
 
 
-def _symmetric_batched(p1: Prepared, params, jvp_of, leaf, layout, per_col) -> jax.Array:
+def _symmetric_batched(
+    p1: Prepared, params, jvp_of, leaf, layout, per_col
+) -> jax.Array:
     """``Theta(x, x)``: column block ``j`` only needs rows of blocks ``i <= j``."""
     axis = jax.tree_util.tree_leaves(p1.fx_axes, is_leaf=lambda a: a is None)[leaf]
     n = jax.tree_util.tree_leaves(p1.fx)[leaf].shape[axis]
@@ -122,7 +135,9 @@ def _symmetric_batched(p1: Prepared, params, jvp_of, leaf, layout, per_col) -> j
             block = p1.take(cols)
             fx_head = jax.tree_util.tree_leaves(head.fx)
             fx_block = jax.tree_util.tree_leaves(block.fx)
-            cols_ = _batched_columns(block, params, jvp_of(head), leaf, fx_block, per_col)
+            cols_ = _batched_columns(
+                block, params, jvp_of(head), leaf, fx_block, per_col
+            )
             nd = len(fx_head[leaf].shape)
             full = jnp.moveaxis(cols_, tuple(range(nd)), tuple(range(-nd, 0)))
             memo[cols.start] = trace_and_diagonal(full, layout)
@@ -150,7 +165,9 @@ def _batched_columns(p2: Prepared, params, jvp1, leaf, fx2, per_col) -> jax.Arra
                 else jax.nn.one_hot(k, per_example, dtype=o.dtype).reshape(o.shape)
                 for j, o in enumerate(outs)
             ]
-            t = pull(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out), cts))[0]
+            t = pull(
+                jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out), cts)
+            )[0]
             return jvp1(t)[leaf]
 
         return jax.vmap(column)(jnp.arange(per_example))
@@ -160,27 +177,52 @@ def _batched_columns(p2: Prepared, params, jvp1, leaf, fx2, per_col) -> jax.Arra
         return v if a is None else jnp.moveaxis(v, a, 0)
 
     x_axes = p2.x_axes
-    xs = jax.tree_util.tree_map(lambda a, v: lead(v, a), x_axes, p2.x, is_leaf=lambda a: a is None)
+    xs = jax.tree_util.tree_map(
+        lambda a, v: lead(v, a), x_axes, p2.x, is_leaf=lambda a: a is None
+    )
     kws = [lead(v, a) for v, a in zip(p2.kw_leaves, p2.kw_axes, strict=True)]
-    mapped_x = jax.tree_util.tree_map(lambda a, v: v if a is not None else None, x_axes, xs, is_leaf=lambda a: a is None)
-    static_x = jax.tree_util.tree_map(lambda a, v: None if a is not None else v, x_axes, xs, is_leaf=lambda a: a is None)
-    mapped_kw = [v if a is not None else None for v, a in zip(kws, p2.kw_axes, strict=True)]
+    mapped_x = jax.tree_util.tree_map(
+        lambda a, v: v if a is not None else None,
+        x_axes,
+        xs,
+        is_leaf=lambda a: a is None,
+    )
+    static_x = jax.tree_util.tree_map(
+        lambda a, v: None if a is not None else v,
+        x_axes,
+        xs,
+        is_leaf=lambda a: a is None,
+    )
+    mapped_kw = [
+        v if a is not None else None for v, a in zip(kws, p2.kw_axes, strict=True)
+    ]
 
     def step(args: tuple[PyTree, list[Any]]) -> jax.Array:
         mx, mkw = args
         x = jax.tree_util.tree_map(
-            lambda a, m, s: s if a is None else m, x_axes, mx, static_x, is_leaf=lambda a: a is None
+            lambda a, m, s: s if a is None else m,
+            x_axes,
+            mx,
+            static_x,
+            is_leaf=lambda a: a is None,
         )
-        kw = [k if a is not None else s for k, s, a in zip(mkw, kws, p2.kw_axes, strict=True)]
+        kw = [
+            k if a is not None else s
+            for k, s, a in zip(mkw, kws, p2.kw_axes, strict=True)
+        ]
         return one_example((x, kw))
 
-    cols = jax.lax.map(step, (mapped_x, mapped_kw), batch_size=chunk_size(n, per_example * per_col))
+    cols = jax.lax.map(
+        step, (mapped_x, mapped_kw), batch_size=chunk_size(n, per_example * per_col)
+    )
     # (N2, *example shape, *fx1) -> (*fx2 shape, *fx1) with N2 at the output axis.
     cols = cols.reshape(n, *ex_shape, *cols.shape[2:])
     return jnp.moveaxis(cols, 0, axis)
 
 
-def empirical_ntk_vp_fn(f, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any):
+def empirical_ntk_vp_fn(
+    f, x1: PyTree, x2: PyTree | None, params: PyTree, **apply_fn_kwargs: Any
+):
     """An NTK-vector product function ``v -> Theta(x1, x2) v``, without forming the NTK.
 
     Costs about ``N1 + N2`` forward passes per product and the memory of one

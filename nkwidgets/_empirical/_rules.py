@@ -76,7 +76,9 @@ def _operand_groups(
     )
 
 
-def _scale(graph: Graph, node: Node, pos: int, lm: LinMap, transform: tuple) -> LinMap | None:
+def _scale(
+    graph: Graph, node: Node, pos: int, lm: LinMap, transform: tuple
+) -> LinMap | None:
     other = node.ins[1 - pos]
     out_shape = graph.shape(node.outs[0])
     other_shape = graph.shape(other)
@@ -161,7 +163,9 @@ def _reduce_sum(graph: Graph, node: Node, pos: int, lm: LinMap) -> LinMap | None
     return lm.with_y([g for d, g in enumerate(lm.y) if d not in drop])
 
 
-def _free_atoms(lm: LinMap, shape: tuple[int, ...], axes: list[int]) -> tuple[LinMap, dict]:
+def _free_atoms(
+    lm: LinMap, shape: tuple[int, ...], axes: list[int]
+) -> tuple[LinMap, dict]:
     groups = {}
     for d in axes:
         if shape[d] > 1:
@@ -201,7 +205,9 @@ def _dot_general(graph: Graph, node: Node, pos: int, lm: LinMap) -> LinMap | Non
 
 
 @_rule("conv_general_dilated")
-def _conv_general_dilated(graph: Graph, node: Node, pos: int, lm: LinMap) -> LinMap | None:
+def _conv_general_dilated(
+    graph: Graph, node: Node, pos: int, lm: LinMap
+) -> LinMap | None:
     # The kernel enters like a matmul against image patches of the input:
     # y[n, o, s] = sum_{c, k} patches[n, (c, k), s] w[o, c, k].
     p = node.params

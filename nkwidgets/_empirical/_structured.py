@@ -96,7 +96,9 @@ def _follow(
         for k, pos in consumers:
             node = graph.nodes[k]
             others = [r for j, r in enumerate(node.ins) if j != pos]
-            tainted = any(not isinstance(r, Lit) and param in deps.get(r, ()) for r in others)
+            tainted = any(
+                not isinstance(r, Lit) and param in deps.get(r, ()) for r in others
+            )
             rule = rules.get(node.name)
             out = None
             if rule is not None and not tainted and len(node.outs) == 1:
@@ -134,7 +136,10 @@ def select_rules(j_rules: bool, s_rules: bool) -> dict:
 
 
 def build_plan(
-    prepared: Prepared, params: PyTree, rules: dict, identity: frozenset[int] = frozenset()
+    prepared: Prepared,
+    params: PyTree,
+    rules: dict,
+    identity: frozenset[int] = frozenset(),
 ) -> Plan:
     """Trace ``f_ex`` once for this signature and follow every parameter leaf.
 
@@ -173,7 +178,13 @@ def build_plan(
             fallbacks[i] = tuple(sorted(stopped))
     probes = sorted({u.probe for us in uses for u in us})
     keys = sorted(
-        {(f.ref, f.transform) for us in uses for u in us for f in u.lm.factors if f.groups or not isinstance(f.ref, Lit)},
+        {
+            (f.ref, f.transform)
+            for us in uses
+            for u in us
+            for f in u.lm.factors
+            if f.groups or not isinstance(f.ref, Lit)
+        },
         key=repr,
     )
     mapped = frozenset(
@@ -188,7 +199,9 @@ def _rename(lm: LinMap, mapping: dict[int, int]) -> LinMap:
 
     factors = tuple(dataclasses.replace(f, groups=sub(f.groups)) for f in lm.factors)
     sizes = {mapping.get(a, a): n for a, n in lm.sizes.items()}
-    return dataclasses.replace(lm, y=sub(lm.y), w=sub(lm.w), factors=factors, sizes=sizes)
+    return dataclasses.replace(
+        lm, y=sub(lm.y), w=sub(lm.w), factors=factors, sizes=sizes
+    )
 
 
 def align_uses(plan1: Plan, plan2: Plan) -> tuple[list[list[Use]], frozenset[int]]:
@@ -213,7 +226,11 @@ def align_uses(plan1: Plan, plan2: Plan) -> tuple[list[list[Use]], frozenset[int
             bad.add(i)
             out.append(list(us2))
             continue
-        mapping = {b: a for g1, g2 in zip(w1, w2, strict=True) for a, b in zip(g1, g2, strict=True)}
+        mapping = {
+            b: a
+            for g1, g2 in zip(w1, w2, strict=True)
+            for a, b in zip(g1, g2, strict=True)
+        }
         out.append([dataclasses.replace(u, lm=_rename(u.lm, mapping)) for u in us2])
     return out, frozenset(bad)
 
@@ -238,7 +255,9 @@ class SideValues:
     F: dict[tuple[Any, tuple], jax.Array]
 
 
-def side_values(plan: Plan, prepared: Prepared, params: PyTree, fwd: bool | None) -> SideValues:
+def side_values(
+    plan: Plan, prepared: Prepared, params: PyTree, fwd: bool | None
+) -> SideValues:
     """``df/dy`` at every probe for every output entry, and the factor arrays."""
     graph = plan.graph
     leaves = jax.tree_util.tree_leaves(params)
@@ -253,7 +272,9 @@ def side_values(plan: Plan, prepared: Prepared, params: PyTree, fwd: bool | None
         def fp(pr: dict[int, Any]) -> tuple[list[Any], dict[int, Any]]:
             return evaluate(graph, inputs, pr, factor_refs)
 
-        out_avals = [jax.ShapeDtypeStruct(graph.shape(r), graph.dtype(r)) for r in graph.outvars]
+        out_avals = [
+            jax.ShapeDtypeStruct(graph.shape(r), graph.dtype(r)) for r in graph.outvars
+        ]
         out_size = sum(math.prod(a.shape) for a in out_avals)
         use_fwd = fwd if fwd is not None else probe_total < out_size
         if use_fwd:
@@ -308,7 +329,11 @@ def _forward_G(fp, zeros, probes, graph, out_avals):
     eye = jnp.eye(total, dtype=out_avals[0].dtype if out_avals else jnp.float32)
     tangents, start = {}, 0
     for p, s in zip(probes, sizes, strict=True):
-        tangents[p] = eye[:, start : start + s].reshape(total, *graph.shape(p)).astype(graph.dtype(p))
+        tangents[p] = (
+            eye[:, start : start + s]
+            .reshape(total, *graph.shape(p))
+            .astype(graph.dtype(p))
+        )
         start += s
 
     def column(t: dict[int, jax.Array]) -> tuple[list[Any], dict]:

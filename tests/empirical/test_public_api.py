@@ -33,7 +33,11 @@ _NTK = [
 NT_SIGNATURES = {
     (empirical, "empirical_ntk_fn"): _NTK,
     (empirical, "empirical_kernel_fn"): _NTK,
-    (empirical, "empirical_nngp_fn"): [("f", E), ("trace_axes", (-1,)), ("diagonal_axes", ())],
+    (empirical, "empirical_nngp_fn"): [
+        ("f", E),
+        ("trace_axes", (-1,)),
+        ("diagonal_axes", ()),
+    ],
     (empirical, "empirical_ntk_vp_fn"): [("f", E), ("x1", E), ("x2", E), ("params", E)],
     (empirical, "linearize"): [("f", E), ("params", E)],
     (empirical, "taylor_expand"): [("f", E), ("params", E), ("degree", E)],
@@ -50,10 +54,14 @@ NT_SIGNATURES = {
 }
 
 
-@pytest.mark.parametrize(("module", "name"), list(NT_SIGNATURES), ids=[n for _, n in NT_SIGNATURES])
+@pytest.mark.parametrize(
+    ("module", "name"), list(NT_SIGNATURES), ids=[n for _, n in NT_SIGNATURES]
+)
 def test_nt_signatures(module, name):
     params = list(inspect.signature(getattr(module, name)).parameters.values())
-    positional = [(p.name, p.default) for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    positional = [
+        (p.name, p.default) for p in params if p.kind == p.POSITIONAL_OR_KEYWORD
+    ]
     assert positional == NT_SIGNATURES[(module, name)]
     assert all(p.default is not E for p in params if p.kind == p.KEYWORD_ONLY)
 
@@ -85,7 +93,9 @@ def test_public_modules_only_reexport(module):
             assert alias.asname == alias.name, "use `from m import x as x`"
 
 
-@pytest.mark.parametrize("module", ["_ntk", "_nngp", "_linearize", "_ntk_vector", "_monte_carlo"])
+@pytest.mark.parametrize(
+    "module", ["_ntk", "_nngp", "_linearize", "_ntk_vector", "_monte_carlo"]
+)
 def test_docstring_examples(module):
     mod = importlib.import_module(f"nkwidgets._empirical.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -59,7 +59,9 @@ def test_dense_layers_end_at_the_pre_activation_with_one_factor(x64):
 def test_convolution_kernels_use_image_patches(x64):
     f, params, x1, _ = model_inputs("cnn_nchw")
     plan = _plan(f, params, x1)
-    transforms = {fac.transform[0] for uses in plan.uses for u in uses for fac in u.lm.factors}
+    transforms = {
+        fac.transform[0] for uses in plan.uses for u in uses for fac in u.lm.factors
+    }
     assert "patches" in transforms
 
 
@@ -77,7 +79,10 @@ def test_chains_stop_after_one_contraction(x64):
 
 def test_reshaped_weights_split_their_axes(x64):
     """A weight reshaped into heads before the matmul keeps exact structure."""
-    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (6, 8)), "u": jax.random.normal(jax.random.PRNGKey(1), (2, 4, 3))}
+    params = {
+        "w": jax.random.normal(jax.random.PRNGKey(0), (6, 8)),
+        "u": jax.random.normal(jax.random.PRNGKey(1), (2, 4, 3)),
+    }
 
     def f(p, x):
         h = jnp.einsum("nd,dhk->nhk", x, p["w"].reshape(6, 2, 4))
