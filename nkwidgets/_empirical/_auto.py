@@ -33,10 +33,18 @@ DEFAULT_BUDGET_FRACTION: Final = 0.5
 MSG_OVER_BUDGET: Final = (
     "Every NTK implementation needs more memory than `memory_budget` "
     "({budget}) for inputs of {n1} x {n2} examples:\n{estimates}\n"
-    "Fix: compute the kernel in blocks of at most {suggest} examples of `x1` "
-    "and `x2` (e.g. `ntk_fn(x1[i:i + {suggest}], x2[j:j + {suggest}], params)` "
-    "in a loop), or pass a larger `memory_budget` to `empirical_ntk_fn` if "
-    "the machine has it. (See {url}#memorybudgeterror.)"
+    "Fix: {fix} (See {url}#memorybudgeterror.)"
+)
+_FIX_BLOCKS: Final = (
+    "compute the kernel in blocks of at most {n} examples of `x1` and `x2` "
+    "(e.g. `ntk_fn(x1[i:i + {n}], x2[j:j + {n}], params)` in a loop), or pass a "
+    "larger `memory_budget` to `empirical_ntk_fn` if the machine has it."
+)
+_FIX_NOTHING_FITS: Final = (
+    "not even one example per block fits. Pass a larger `memory_budget`, or "
+    "shrink the kernel: trace the logits (`trace_axes=(-1,)`), keep only the "
+    "diagonal (`diagonal_axes`), or declare `vmap_axes` if examples are "
+    "independent."
 )
 
 
@@ -174,13 +182,14 @@ def choose(
     if not feasible:
         n1, n2 = _batch_sizes(call)
         suggest = _suggest(f, call, kwargs, opts, cache, budget)
+        fix = _FIX_BLOCKS.format(n=suggest) if suggest else _FIX_NOTHING_FITS
         raise MemoryBudgetError(
             MSG_OVER_BUDGET.format(
                 budget=_gib(budget),
                 n1=n1,
                 n2=n2,
                 estimates="\n".join(f"  {e.describe()}" for e in est.values()),
-                suggest=max(suggest, 1),
+                fix=fix,
                 url=DOCS_ERRORS_URL,
             ),
             est,

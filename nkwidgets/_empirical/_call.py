@@ -138,14 +138,27 @@ def prepare(
     """Canonicalise ``vmap_axes`` (or reuse ``spec`` from the other side) and build ``f_ex``."""
     kw_flat, kw_tree = jax.tree_util.tree_flatten(kwargs, is_leaf=lambda v: v is None)
     dyn_idx = [i for i, v in enumerate(kw_flat) if is_array(v)]
-    fx = jax.eval_shape(lambda p, xx, kw: f(p, xx, **kw), params, x, kwargs)
+
+    def rebuild(dyn: list[Any]) -> dict[str, Any]:
+        flat = list(kw_flat)
+        for i, v in zip(dyn_idx, dyn, strict=True):
+            flat[i] = v
+        return jax.tree_util.tree_unflatten(kw_tree, flat)
+
+    # Non-array kwargs (strings, flags) stay Python values, closed over.
+    fx = jax.eval_shape(
+        lambda p, xx, dyn: f(p, xx, **rebuild(dyn)),
+        params,
+        x,
+        [kw_flat[i] for i in dyn_idx],
+    )
     if spec is None:
         spec = canonicalize_vmap_axes(vmap_axes, x, fx, kwargs)
     batched = spec.batched
 
     # Per-leaf axes of the keyword arguments, aligned with `kw_flat`.
     kw_leaf_axes: list[int | None] = []
-    for k in kwargs:
+    for k in sorted(kwargs):  # the order tree_flatten puts dict keys in
         leaves = jax.tree_util.tree_leaves(kwargs[k], is_leaf=lambda v: v is None)
         if k in spec.kw:
             axes = jax.tree_util.tree_leaves(spec.kw[k], is_leaf=lambda a: a is None)
@@ -153,12 +166,6 @@ def prepare(
             axes = [None] * len(leaves)
         kw_leaf_axes += list(axes)
     kw_axes = [kw_leaf_axes[i] if batched else None for i in dyn_idx]
-
-    def rebuild(dyn: list[Any]) -> dict[str, Any]:
-        flat = list(kw_flat)
-        for i, v in zip(dyn_idx, dyn, strict=True):
-            flat[i] = v
-        return jax.tree_util.tree_unflatten(kw_tree, flat)
 
     def expand(v: Any, axis: int | None) -> Any:
         return v if axis is None else jnp.expand_dims(v, axis)

@@ -1,12 +1,22 @@
-"""Contracting structured derivatives into the NTK: one einsum per term, merged where cheaper.
+"""Contracting structured derivatives into the NTK, choosing the cheapest order per term.
 
 Each term ``(w, y, y')`` of the structured NTK is an einsum over ``G1`` (shaped
-``f(x1) x y``), the factors of both linear maps and ``G2``; its contraction
-order comes from ``opt_einsum``, which also gives the FLOP and memory
-estimates AUTO uses. Terms that share ``(y, y')`` and the same identity
-("trace") structure, such as the weight and the bias of one dense layer, can
-instead sum their small middle tensors ``M = dy/dw dy'/dw^T`` first and
-contract ``G1 M G2`` once; that is chosen whenever the estimated FLOPs drop.
+``f(x1) x y``), the factors of both linear maps and ``G2``. Three ways to
+contract it are priced with ``opt_einsum``'s FLOP counts (which AUTO also
+uses), and the cheapest is planned:
+
+* the einsum in ``opt_einsum``'s best order, e.g. ``(x1 x2^T) * (G1 G2^T)``
+  for a dense layer, the paper's structured MJJMP;
+* the Jacobian block ``V = G dy/dw`` of each side, with all such terms of an
+  output leaf concatenated along ``w`` into one matmul ``V1 V2^T`` (best for
+  convolutions on small images, where ``w`` is smaller than ``y``);
+* for terms sharing ``(y, y')`` and the same identity ("trace") structure,
+  such as a layer's weight and bias, summing the small middle tensors
+  ``M = dy/dw dy'/dw^T`` first and contracting ``G1 M G2`` once.
+
+References:
+  Novak, Sohl-Dickstein, Schoenholz, `Fast Finite Width Neural Tangent Kernel
+  <https://arxiv.org/abs/2206.08720>`_, ICML 2022, section 4 and appendix.
 """
 
 from __future__ import annotations

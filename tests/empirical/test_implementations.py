@@ -250,3 +250,24 @@ def test_bad_arguments_are_named():
         nt.empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(-1,))(x1, None, params)
     with pytest.raises(ValueError, match="out of range"):
         nt.empirical_ntk_fn(f, trace_axes=(5,))(x1, None, params)
+
+
+def test_vmap_axes_triple_with_mapped_and_static_kwargs(x64):
+    """``vmap_axes=(in, out, kwargs)`` with examples on axis 1, a mapped kwarg
+    split per side as a pair, and a string kwarg that must stay static."""
+    key = jax.random.PRNGKey(0)
+    params = {"w": jax.random.normal(key, (4, 3)), "b": jnp.ones(3)}
+
+    def f(p, x, scale=None, mode="a"):
+        y = jnp.tanh(p["w"].T @ x + p["b"][:, None]) * scale[None, :]
+        return y * (2.0 if mode == "b" else 1.0)
+
+    x1 = jax.random.normal(key, (4, 5))
+    x2 = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
+    kwargs = dict(scale=(jnp.arange(5.0) + 1, jnp.arange(3.0) + 1), mode="b")
+    ref = nt.empirical_ntk_fn(f, (0,), (), None, implementation=1)(
+        x1, x2, params, **kwargs
+    )
+    for impl in (2, 3):
+        fn = nt.empirical_ntk_fn(f, (0,), (), (1, 1, {"scale": 0}), implementation=impl)
+        assert rel_err(fn(x1, x2, params, **kwargs), ref) < IMPLEMENTATION_RTOL
