@@ -23,6 +23,9 @@ from .kernels._activations import Sin as Sin
 from .kernels._branching import FanInConcat as FanInConcat
 from .kernels._branching import FanInProd as FanInProd
 from .kernels._combinators import FanInSum as FanInSum
+from .kernels._conv import Conv as Conv
+from .kernels._conv import ConvLocal as ConvLocal
+from .kernels._conv import ConvTranspose as ConvTranspose
 from .kernels._combinators import FanOut as FanOut
 from .kernels._combinators import Identity as Identity
 from .kernels._combinators import parallel as parallel
@@ -40,6 +43,12 @@ from .kernels._kernel import Kernel as Kernel
 from .kernels._layer import Layer as Layer
 from .kernels._numerical import ElementwiseNumerical as ElementwiseNumerical
 from .kernels._polynomial import Hermite as Hermite
+from .kernels._pooling import AvgPool as AvgPool
+from .kernels._pooling import GlobalAvgPool as GlobalAvgPool
+from .kernels._pooling import GlobalSumPool as GlobalSumPool
+from .kernels._pooling import MaxPool as MaxPool
+from .kernels._pooling import SumPool as SumPool
 from .kernels._polynomial import Monomial as Monomial
 from .kernels._polynomial import Polynomial as Polynomial
 from .kernels._polynomial import RectifiedMonomial as RectifiedMonomial
+from .kernels._resize import ImageResize as ImageResize

@@ -64,16 +64,35 @@ class OutputLayout:
     def empty(self) -> list[np.ndarray]:
         return [np.empty(s, d) for s, d in zip(self.shapes, self.dtypes, strict=True)]
 
-    def place(self, result: list[np.ndarray], out: Any, r: int, c: int) -> None:
+    @property
+    def transposable(self) -> bool:
+        """Whether every (x1, x2) leaf is a plain matrix, so a block of a
+        symmetric kernel also gives its mirror block by transposition."""
+        return all(
+            len(s) == 2 for s, role in zip(self.shapes, self.roles, strict=True)
+            if role == "12"
+        )
+
+    def place(
+        self, result: list[np.ndarray], out: Any, r: int, c: int, mirror: bool = False
+    ) -> None:
+        """Crop block ``out`` into ``result`` at rows ``r``, columns ``c``.
+
+        ``mirror``: the kernel is symmetric and only blocks on or above the
+        diagonal run; this one also fills its transpose, and per-row outputs
+        (``cov1``) come from the diagonal blocks.
+        """
         rows, cols = min(self.b1, self.n1 - r), min(self.b2, self.n2 - c)
         for target, value, role in zip(
             result, jax.tree.leaves(out), self.roles, strict=True
         ):
             if role == "12":
                 target[r : r + rows, c : c + cols] = value[:rows, :cols]
-            elif role == "1" and c == 0:
+                if mirror and r != c:
+                    target[c : c + cols, r : r + rows] = np.asarray(value[:rows, :cols]).T
+            elif role == "1" and (r == c if mirror else c == 0):
                 target[r : r + rows] = value[:rows]
-            elif role == "2" and r == 0:
+            elif role == "2" and (r == c if mirror else r == 0):
                 target[c : c + cols] = value[:cols]
 
     def finish(self, result: list[np.ndarray], x2_is_none: bool) -> Any:

@@ -23,7 +23,7 @@ from ..kernels._kernel import Kernel
 from ._assemble import OutputLayout
 from ._blocks import pad_rows
 from ._errors import BlockError
-from ._memory import check_budget, resolve_budget
+from ._memory import check_budget, fits, fitting_block_size, resolve_budget
 from ._mesh import WaveRunner, device_mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def batch(
     kernel_fn: F,
-    batch_size: int = 0,
+    batch_size: int | str = 0,
     device_count: int = -1,
     store_on_device: bool = True,
     *,
@@ -53,8 +53,10 @@ def batch(
     Args:
       kernel_fn: the function to batch.
       batch_size: rows and columns per block; ``0`` splits only the rows of
-        ``x1`` across devices (one block per device). Need not divide the
-        sizes.
+        ``x1`` across devices (one block per device); ``"auto"`` picks the
+        largest square blocks whose estimated peak fits ``memory_budget``
+        (from XLA's memory analysis of the compiled block; a few compiles, no
+        block runs). Need not divide the sizes.
       device_count: devices to use: ``-1`` all local devices (all devices of
         all processes under ``jax.distributed``), ``0`` one device, ``n`` the
         first ``n`` local devices.
@@ -85,10 +87,13 @@ def batch(
       >>> bool(np.allclose(k, kernel_fn(x, None, "nngp"), rtol=1e-5))
       True
     """
-    if not isinstance(batch_size, int | np.integer) or batch_size < 0:
+    if batch_size != "auto" and (
+        not isinstance(batch_size, int | np.integer) or batch_size < 0
+    ):
         raise NKError(
             f"`batch_size={batch_size!r}` must be a non-negative integer (0: no "
-            "serial batching, only device parallelism)."
+            "serial batching, only device parallelism) or 'auto' (the largest "
+            "blocks that fit `memory_budget`)."
         )
     runners: dict[Any, WaveRunner] = {}
 
@@ -281,7 +286,14 @@ class _Call:
         store_on_device: bool,
         budget: Any,
     ) -> Any:
-        b1, b2 = self._sizes(batch_size, mesh.size)
+        auto = batch_size == "auto"
+        if auto:
+            # Start from one block per device along the longer side; shrink
+            # below if that does not fit.
+            b = math.ceil(max(self.n1, self.n2) / mesh.size)
+            b1, b2 = min(b, self.n1), min(b, self.n2)
+        else:
+            b1, b2 = self._sizes(batch_size, mesh.size)
         runner, row_in, col_in = self._runner(mesh, b1, b2, runners)
         out_info = runner.out_info
         layout = OutputLayout(out_info, self.n1, self.n2, b1, b2)
@@ -293,15 +305,40 @@ class _Call:
             other, _, _ = self._runner(mesh, min(b, self.n1), min(b, self.n2), runners)
             return other.memory(result_bytes)
 
+        resolved = resolve_budget(budget, mesh.devices.flat[0])
+        estimate = runner.memory(result_bytes)
+        if auto and not fits(estimate, resolved):
+            # The largest block that fits; if none does, check_budget says why.
+            b = fitting_block_size(estimate, resolved, max(b1, b2), estimate_for)
+            if b is not None:
+                b1, b2 = min(b, self.n1), min(b, self.n2)
+                runner, row_in, col_in = self._runner(mesh, b1, b2, runners)
+                layout = OutputLayout(runner.out_info, self.n1, self.n2, b1, b2)
+                estimate = runner.memory(result_bytes)
         check_budget(
-            runner.memory(result_bytes),
-            resolve_budget(budget, mesh.devices.flat[0]),
+            estimate,
+            resolved,
             block_size=max(b1, b2),
             estimate_for=estimate_for,
             setting="batch_size",
         )
+        self.block_size = (b1, b2)
         result = layout.empty()
-        pairs = [(i, j) for i in range(len(row_in)) for j in range(len(col_in))]
+        # A symmetric kernel (an analytic kernel_fn of x1 with itself) needs
+        # only the blocks on and above the diagonal: nearly half the work.
+        mirror = (
+            self.x2_is_none
+            and b1 == b2
+            and self.rng is None
+            and hasattr(self.kernel_fn, "requirements")
+            and layout.transposable
+        )
+        pairs = [
+            (i, j)
+            for i in range(len(row_in))
+            for j in range(len(col_in))
+            if not mirror or j >= i
+        ]
         for start in range(0, len(pairs), runner.wave_size):
             wave = pairs[start : start + runner.wave_size]
             try:
@@ -311,7 +348,7 @@ class _Call:
                 where = f"kernel_fn on blocks from x1[{i * b1}:] x x2[{j * b2}:]"
                 raise BlockError(where, e) from e
             for (i, j), out in zip(wave, outs, strict=True):
-                layout.place(result, out, i * b1, j * b2)
+                layout.place(result, out, i * b1, j * b2, mirror)
         tree = layout.finish(result, self.x2_is_none)
         if store_on_device:
             tree = jax.device_put(tree, jax.local_devices()[0])

@@ -235,7 +235,7 @@ def check_budget(
     host_limit = budget.host
     if estimate.peak_bytes <= limit and estimate.host_bytes <= host_limit:
         return
-    fitting = _fitting_block_size(estimate, budget, block_size, estimate_for)
+    fitting = fitting_block_size(estimate, budget, block_size, estimate_for)
     over = estimate.peak_bytes if estimate.peak_bytes > limit else estimate.host_bytes
     over_limit = limit if estimate.peak_bytes > limit else host_limit
     pool = estimate.pool if estimate.peak_bytes > limit else "host"
@@ -262,7 +262,8 @@ def check_budget(
     )
 
 
-def _fits(e: MemoryEstimate, budget: Budget) -> bool:
+def fits(e: MemoryEstimate, budget: Budget) -> bool:
+    """Whether ``e`` stays within ``budget`` in its pool and on the host."""
     return e.peak_bytes <= budget.for_pool(e.pool) and e.host_bytes <= budget.host
 
 
@@ -272,7 +273,7 @@ def _fits(e: MemoryEstimate, budget: Budget) -> bool:
 _MAX_TRIES = 8
 
 
-def _fitting_block_size(
+def fitting_block_size(
     estimate: MemoryEstimate,
     budget: Budget,
     block_size: int,
@@ -290,7 +291,7 @@ def _fitting_block_size(
     scale = math.sqrt(room / max(per_wave, 1))
     candidate = max(1, min(block_size - 1, int(block_size * scale)))
     for _ in range(_MAX_TRIES):
-        if _fits(estimate_for(candidate), budget):
+        if fits(estimate_for(candidate), budget):
             return candidate
         if candidate == 1:
             return None

@@ -151,7 +151,7 @@ def parallel(*layers: Layer) -> Layer:
 
     req = requirements_of(kernel_fns[0])
     for kernel_fn in kernel_fns[1:]:
-        req = req.then(requirements_of(kernel_fn))
+        req = req.alongside(requirements_of(kernel_fn))
     return make_layer(
         "parallel",
         init_fn=init_fn,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import LayerError
-from . import _fastmath
+from . import _fastmath, _spatial
 from ._kernel import Kernel
 from ._layer import Layer, make_layer
 
@@ -80,15 +80,39 @@ def _safe_arccos_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> A
 
 def pair_variances(k: Kernel) -> tuple[jax.Array, jax.Array]:
     """Variances of x1's and x2's pre-activations, broadcast against ``k.nngp``."""
-    if not k.diagonal_batch or not k.diagonal_spatial and k.n_spatial > 0:
+    if not k.diagonal_batch:
         raise LayerError(
             "nonlinearity",
-            "full spatial covariances reach a nonlinearity, which this version "
-            "cannot transform yet.",
-            "flatten spatial inputs with Flatten() before Dense layers.",
+            "received covariances between different examples of one batch "
+            "(diagonal_batch=False), which this version cannot transform.",
+            "call kernel_fn on raw inputs, which keeps per-example variances.",
         )
     cov2 = k.cov1 if k.cov2 is None else k.cov2
+    if full_spatial(k):
+        q1, q2 = _spatial.diagonal(k.cov1, 1), _spatial.diagonal(cov2, 1)
+        return _spread(q1[:, None], 0), _spread(q2[None, :], 1)
     return k.cov1[:, None], cov2[None, :]
+
+
+def full_spatial(k: Kernel) -> bool:
+    """Whether ``k`` holds covariances between different positions."""
+    return not k.diagonal_spatial and k.n_spatial > 0 and jnp.ndim(k.cov1) > 1
+
+
+def _spread(q: jax.Array, which: int) -> jax.Array:
+    """Put per-position variances ``(*B, H, W)`` on the first (``which=0``) or
+    second position axis of the full layout ``(*B, H, H', W, W')``."""
+    return jnp.expand_dims(q, tuple(range(3 - which, 2 * q.ndim - 2, 2)))
+
+
+def self_variances(cov: jax.Array, full: bool) -> tuple[jax.Array, jax.Array]:
+    """Variance pairs for transforming ``cov1`` itself (one example against itself)."""
+    if not full:
+        return cov, cov
+    q = _spatial.diagonal(cov, 1)
+    left = jnp.expand_dims(q, tuple(range(2, 2 * q.ndim - 1, 2)))
+    right = jnp.expand_dims(q, tuple(range(1, 2 * q.ndim - 2, 2)))
+    return left, right
 
 
 def missing_derivative_error(name: str, reason: str | None = None) -> LayerError:
@@ -128,8 +152,9 @@ def apply_dual(
             raise missing_derivative_error(name)
         ntk = ntk * dual_derivative(k.nngp, q1, q2)
     nngp = dual(k.nngp, q1, q2)
-    cov1 = dual(k.cov1, k.cov1, k.cov1)
-    cov2 = None if k.cov2 is None else dual(k.cov2, k.cov2, k.cov2)
+    full = full_spatial(k)
+    cov1 = dual(k.cov1, *self_variances(k.cov1, full))
+    cov2 = None if k.cov2 is None else dual(k.cov2, *self_variances(k.cov2, full))
     return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False)
 
 

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import LayerError
+from . import _spatial
+from ._elementwise import full_spatial
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
 
@@ -17,6 +19,11 @@ def _mean_over_positions(x: jax.Array | None, batch_ndim: int) -> jax.Array | No
     if x is None or x.ndim <= batch_ndim:
         return x
     return jnp.mean(x, axis=tuple(range(batch_ndim, x.ndim)))
+
+
+def _diagonal_or_scalar(x: jax.Array) -> jax.Array:
+    # The input kernel's NTK is a scalar zero until a layer with parameters.
+    return x if jnp.ndim(x) == 0 else _spatial.diagonal(x, 2)
 
 
 def Flatten(batch_axis: int = 0, batch_axis_out: int = 0) -> Layer:
@@ -78,13 +85,15 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0) -> Layer:
 
     def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
         del kwargs
-        if k.n_spatial > 0 and not k.diagonal_spatial:
-            raise LayerError(
-                name,
-                "received full spatial covariances, which it cannot average yet.",
-                "put Flatten() before layers that mix positions.",
-            )
         batch_ndim = 1 if k.diagonal_batch else 2
+        if full_spatial(k):
+            # The flattened inner product pairs each position with itself only.
+            k = k.replace(
+                nngp=_spatial.diagonal(k.nngp, 2),
+                ntk=None if k.ntk is None else _diagonal_or_scalar(k.ntk),
+                cov1=_spatial.diagonal(k.cov1, batch_ndim),
+                cov2=None if k.cov2 is None else _spatial.diagonal(k.cov2, batch_ndim),
+            )
         return k.replace(
             nngp=_mean_over_positions(k.nngp, 2),
             ntk=_mean_over_positions(k.ntk, 2),
@@ -106,6 +115,6 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0) -> Layer:
         # Any non-batch axis may act as the channel: the mean over positions of
         # per-position channel inner products is the flattened inner product.
         requirements=Requirements(
-            diagonal_spatial=True, batch_axis=batch_axis, channel_axis=None
+            spatial="diagonal", batch_axis=batch_axis, channel_axis=None
         ),
     )

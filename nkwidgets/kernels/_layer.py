@@ -19,7 +19,7 @@ import collections
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,32 +44,55 @@ class Layer(NamedTuple):
     kernel_fn: KernelFn
 
 
+Spatial = Literal["keep", "full", "diagonal"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Requirements:
     """What a network needs from the kernel of its raw inputs.
 
     Attributes:
-      diagonal_spatial: whether only same-position spatial covariances are
-        needed (True for networks without convolutions or pooling that mix
-        positions).
+      spatial: which spatial covariances the layer needs from its input,
+        given what its own output must hold. ``"keep"``: the same as its output
+        (dense, elementwise and convolution layers: same-position outputs need
+        only same-position inputs); ``"full"``: covariances between all
+        positions, whatever the output (pooling mixes positions);
+        ``"diagonal"``: only same-position ones, whatever the output (Flatten
+        reads each position against itself).
       batch_axis: batch axis of the raw inputs.
       channel_axis: channel (feature) axis of the raw inputs; ``None`` for
         layers that do not care (Flatten), meaning the last non-batch axis.
     """
 
-    diagonal_spatial: bool = True
+    spatial: Spatial = "keep"
     batch_axis: int = 0
     channel_axis: int | None = -1
 
     def then(self, later: Requirements) -> Requirements:
         """Requirements of a stack where ``later`` runs after this layer.
 
-        Axes come from the first layer (it reads the raw inputs); a single layer
-        that mixes spatial positions forces the full spatial covariance.
+        Axes come from the first layer (it reads the raw inputs); the need for
+        spatial covariances flows backwards from ``later`` through this layer.
         """
-        return dataclasses.replace(
-            self, diagonal_spatial=self.diagonal_spatial and later.diagonal_spatial
-        )
+        spatial = later.spatial if self.spatial == "keep" else self.spatial
+        return dataclasses.replace(self, spatial=spatial)
+
+    def alongside(self, other: Requirements) -> Requirements:
+        """Requirements of two branches reading the same inputs (``parallel``)."""
+        for need in ("full", "keep"):
+            if need in (self.spatial, other.spatial):
+                return dataclasses.replace(self, spatial=need)
+        return self
+
+    @property
+    def diagonal_spatial(self) -> bool:
+        """Whether the raw inputs' kernel may keep only same-position entries.
+
+        A network's own output keeps every position pair (as in Neural
+        Tangents: it is the kernel the user asked for), so only a layer that
+        reads positions out on its own, like Flatten, allows the diagonal.
+        """
+        return self.spatial == "diagonal"
 
 
 def make_layer(
@@ -217,26 +240,12 @@ def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> 
     req = dataclasses.replace(req, channel_axis=_channel_axis(req, x1.ndim))
     x1 = _to_batch_first_channel_last(x1, req)
     x2 = _to_batch_first_channel_last(x2, req)
-    if not req.diagonal_spatial and x1.ndim > 2:
-        raise LayerError(
-            "inputs",
-            "this network mixes spatial positions (convolution or pooling), whose "
-            "kernels are not available yet in this version.",
-            "flatten the inputs with Flatten() before Dense layers.",
-        )
     n_chan = x1.shape[-1]
     hp = jax.lax.Precision.HIGHEST
-
-    def gram(a: jax.Array, b: jax.Array) -> jax.Array:
-        # (N1, *S, C) x (N2, *S, C) -> (N1, N2, *S)
-        return jnp.einsum("i...c,j...c->ij...", a, b, precision=hp) / n_chan
-
-    def variances(a: jax.Array) -> jax.Array:
-        return jnp.sum(a * a, axis=-1) / n_chan
-
-    nngp = gram(x1, x2)
-    cov1 = variances(x1)
-    cov2 = variances(x2) if x2_given else None
+    gram, variances = _input_products(x1.ndim - 2, req.diagonal_spatial)
+    nngp = jnp.einsum(gram, x1, x2, precision=hp) / n_chan
+    cov1 = jnp.einsum(variances, x1, x1, precision=hp) / n_chan
+    cov2 = jnp.einsum(variances, x2, x2, precision=hp) / n_chan if x2_given else None
     ntk = jnp.zeros((), nngp.dtype) if compute_ntk else None
     return Kernel(
         nngp=nngp,
@@ -253,6 +262,20 @@ def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> 
         batch_axis=req.batch_axis,
         channel_axis=req.channel_axis,
     )
+
+
+def _input_products(n_spatial: int, diagonal_spatial: bool) -> tuple[str, str]:
+    """Einsum specs of the input kernel for (N, *S, C) arrays.
+
+    Diagonal: ``(N1, N2, *S)`` and ``(N, *S)``; full: every position pair,
+    interleaved per dimension, ``(N1, N2, H, H', W, W')`` and ``(N, H, H', W, W')``.
+    """
+    s1 = "abdefgh"[:n_spatial]
+    if diagonal_spatial:
+        return f"i{s1}c,j{s1}c->ij{s1}", f"i{s1}c,i{s1}c->i{s1}"
+    s2 = "ABDEFGH"[:n_spatial]
+    pairs = "".join(p + q for p, q in zip(s1, s2, strict=True))
+    return f"i{s1}c,j{s2}c->ij{pairs}", f"i{s1}c,i{s2}c->i{pairs}"
 
 
 SAME_INPUTS_ATOL = 1e-12
@@ -291,6 +314,13 @@ def _channel_axis(req: Requirements, ndim: int) -> int:
     batch = req.batch_axis % ndim
     if req.channel_axis is None:
         return ndim - 1 if batch != ndim - 1 else ndim - 2
+    if not -ndim <= req.channel_axis < ndim:
+        raise InputError(
+            f"The first layer reads channels from axis {req.channel_axis}, but the "
+            f"inputs have only {ndim} axes. Fix: give inputs the layout the first "
+            "layer expects (e.g. images as (N, H, W, C)), or change its "
+            "channel_axis / dimension_numbers."
+        )
     channel = req.channel_axis % ndim
     if channel == batch:
         raise InputError(

@@ -87,6 +87,8 @@ def test_fixtures_exist_and_name_their_versions():
 
 @pytest.mark.parametrize(("path", "case", "call"), PARAMS)
 def test_matches_neural_tangents(path: Path, case: dict, call: str, x64):
+    if case.get("nt_wrong"):
+        pytest.skip(f"NT 0.6.5's values are wrong here: {case['nt_wrong']}")
     if "build_error" in case:
         pytest.skip(f"NT 0.6.5 could not build this network: {case['build_error']}")
     outcome = case["calls"][call]

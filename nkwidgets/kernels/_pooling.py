@@ -1,0 +1,334 @@
+r"""Pooling: ``AvgPool``, ``SumPool``, ``GlobalAvgPool``, ``GlobalSumPool`` and ``MaxPool``.
+
+Sum pooling is linear, so covariances of pooled outputs sum the input
+covariances over *both* windows independently,
+
+.. math:: K'(a, b) = \sum_{f \in F} \sum_{g \in F} K(a s + f,\; b s + g),
+
+which needs covariances between different positions: pooling layers ask for
+the full spatial layout, and so does every layer before them. Average pooling
+divides by the window size (or, with ``normalize_edges``, by the number of real
+positions under each window); global pooling sums or averages over the whole
+image.
+
+Max pooling is not linear and has no closed-form kernel: ``MaxPool`` runs in
+finite networks and its kernel is estimated by Monte Carlo
+(:func:`nkwidgets.monte_carlo_kernel_fn`), with standard errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..errors import LayerError
+from . import _spatial
+from ._kernel import Kernel
+from ._layer import Layer, Requirements, make_layer
+
+
+def _spatial_axes(ndim: int, batch_axis: int, channel_axis: int) -> list[int]:
+    skip = {batch_axis % ndim, channel_axis % ndim}
+    return [a for a in range(ndim) if a not in skip]
+
+
+def _check_window(
+    name: str, window_shape: Any, strides: Any, padding: Any
+) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    if (
+        not isinstance(window_shape, Sequence)
+        or len(window_shape) == 0
+        or not all(isinstance(w, int) and w > 0 for w in window_shape)
+    ):
+        raise LayerError(
+            name,
+            f"`window_shape={window_shape!r}` must be a non-empty tuple of positive "
+            "integers, one per spatial dimension.",
+            "e.g. window_shape=(2, 2).",
+        )
+    window = tuple(int(w) for w in window_shape)
+    strides = (1,) * len(window) if strides is None else strides
+    if (
+        not isinstance(strides, Sequence)
+        or len(strides) != len(window)
+        or not all(isinstance(v, int) and v > 0 for v in strides)
+    ):
+        raise LayerError(
+            name,
+            f"`strides={strides!r}` must be {len(window)} positive integers.",
+            f"e.g. strides={window} for non-overlapping windows.",
+        )
+    pad = str(padding).upper()
+    if pad not in _spatial.PADDINGS:
+        raise LayerError(
+            name, f"`padding={padding!r}` is not known.", "use 'VALID', 'SAME' or 'CIRCULAR'."
+        )
+    return window, tuple(int(v) for v in strides), pad
+
+
+def _require_full(name: str, k: Kernel) -> None:
+    if k.n_spatial > 0 and k.diagonal_spatial:
+        raise LayerError(
+            name,
+            "received a kernel with only same-position covariances, but pooling "
+            "mixes positions and needs all of them.",
+            "call the network's kernel_fn on raw inputs (it then keeps the full "
+            "spatial covariance), or pass a Kernel built with diagonal_spatial=False.",
+        )
+
+
+def _pool_layer(
+    name: str,
+    window_shape: Sequence[int],
+    strides: Sequence[int] | None,
+    padding: str,
+    batch_axis: int,
+    channel_axis: int,
+    *,
+    average: bool,
+    normalize_edges: bool,
+) -> Layer:
+    window, strides, padding = _check_window(name, window_shape, strides, padding)
+    n = len(window)
+
+    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not shape:
+            return shape
+        _spatial.check_rank(name, shape, n, "window")
+        out = list(shape)
+        for i, a in enumerate(_spatial_axes(len(shape), batch_axis, channel_axis)):
+            out[a] = _spatial.out_size(shape[a], window[i], strides[i], padding)
+        return tuple(out)
+
+    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
+        del key
+        return shape_fn(tuple(input_shape)), ()
+
+    def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
+        del params, kwargs
+        x = inputs
+        axes = _spatial_axes(x.ndim, batch_axis, channel_axis)
+        for i, a in enumerate(axes):
+            x = _spatial.window_sum(x, (a,), window[i], strides[i], padding)
+            if average:
+                x = x / _divisor(inputs.shape[a], i, a, x.ndim)
+        return x
+
+    def _divisor(size: int, i: int, axis: int, ndim: int) -> Any:
+        if normalize_edges and padding == "SAME":
+            counts = _spatial.window_counts(size, window[i], strides[i], padding)
+            return counts.reshape((-1,) + (1,) * (ndim - axis - 1))
+        return window[i]
+
+    def pool(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
+        if x is None or jnp.ndim(x) == 0:
+            return x
+        for dim in range(n):
+            size = x.shape[_spatial.pair_axes(batch_ndim, dim)[0]]
+            for a in _spatial.pair_axes(batch_ndim, dim):
+                x = _spatial.window_sum(x, (a,), window[dim], strides[dim], padding)
+                if average:
+                    x = x / _divisor(size, dim, a, x.ndim)
+        return x
+
+    def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
+        del kwargs
+        _spatial.check_rank(name, k.shape1, n, "window")
+        _require_full(name, k)
+        cov_ndim = 1 if k.diagonal_batch else 2
+        return k.replace(
+            nngp=pool(k.nngp, 2),
+            ntk=pool(k.ntk, 2),
+            cov1=pool(k.cov1, cov_ndim),
+            cov2=pool(k.cov2, cov_ndim),
+        )
+
+    return make_layer(
+        f"{name}({window})",
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
+        shape_fn=shape_fn,
+        requirements=Requirements(
+            spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
+        ),
+    )
+
+
+def AvgPool(
+    window_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    padding: str = "VALID",
+    normalize_edges: bool = False,
+    batch_axis: int = 0,
+    channel_axis: int = -1,
+) -> Layer:
+    """Average pooling, as Neural Tangents' ``AvgPool``.
+
+    ``strides=None`` means stride 1. ``normalize_edges=True`` divides each
+    window by its number of real (non-padding) positions, which only differs
+    from the window size at the edges of ``SAME`` padding.
+    """
+    return _pool_layer(
+        "AvgPool", window_shape, strides, padding, batch_axis, channel_axis,
+        average=True, normalize_edges=normalize_edges,
+    )
+
+
+def SumPool(
+    window_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    padding: str = "VALID",
+    batch_axis: int = 0,
+    channel_axis: int = -1,
+) -> Layer:
+    """Sum pooling, as Neural Tangents' ``SumPool``."""
+    return _pool_layer(
+        "SumPool", window_shape, strides, padding, batch_axis, channel_axis,
+        average=False, normalize_edges=False,
+    )
+
+
+def _global_pool(name: str, batch_axis: int, channel_axis: int, average: bool) -> Layer:
+    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not shape:
+            return shape
+        ndim = len(shape)
+        b, c = batch_axis % ndim, channel_axis % ndim
+        return (shape[b], shape[c]) if b < c else (shape[c], shape[b])
+
+    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
+        del key
+        return shape_fn(tuple(input_shape)), ()
+
+    def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
+        del params, kwargs
+        axes = tuple(_spatial_axes(inputs.ndim, batch_axis, channel_axis))
+        return (jnp.mean if average else jnp.sum)(inputs, axis=axes)
+
+    def reduce(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
+        if x is None or jnp.ndim(x) <= batch_ndim:
+            return x
+        axes = tuple(range(batch_ndim, x.ndim))
+        return (jnp.mean if average else jnp.sum)(x, axis=axes)
+
+    def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
+        del kwargs
+        _require_full(name, k)
+        cov_ndim = 1 if k.diagonal_batch else 2
+        ndim = len(k.shape1)
+        batch_first = ndim == 0 or batch_axis % ndim < channel_axis % ndim
+        return k.replace(
+            nngp=reduce(k.nngp, 2),
+            ntk=reduce(k.ntk, 2),
+            cov1=reduce(k.cov1, cov_ndim),
+            cov2=reduce(k.cov2, cov_ndim),
+            diagonal_spatial=False,
+            is_reversed=False,
+            batch_axis=0 if batch_first else 1,
+            channel_axis=1 if batch_first else 0,
+        )
+
+    return make_layer(
+        name,
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
+        shape_fn=shape_fn,
+        requirements=Requirements(
+            spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
+        ),
+    )
+
+
+def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1) -> Layer:
+    """Average over every spatial position: ``(N, *S, C) -> (N, C)``.
+
+    Its kernel is the mean of the full spatial covariance over all position
+    pairs, which is why it sees what a locally connected network cannot.
+    """
+    return _global_pool("GlobalAvgPool", batch_axis, channel_axis, average=True)
+
+
+def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1) -> Layer:
+    """Sum over every spatial position: ``(N, *S, C) -> (N, C)``."""
+    return _global_pool("GlobalSumPool", batch_axis, channel_axis, average=False)
+
+
+def MaxPool(
+    window_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    padding: str = "VALID",
+    batch_axis: int = 0,
+    channel_axis: int = -1,
+) -> Layer:
+    """Max pooling for finite networks; its kernel is a Monte Carlo *estimate*.
+
+    The maximum of correlated Gaussians has no closed-form covariance, so
+    ``kernel_fn`` raises and names the estimator: build the network at a
+    large width and call :func:`nkwidgets.monte_carlo_kernel_fn`, whose
+    ``estimate`` returns the mean with its standard error (the first layer's
+    pre-activations are exactly Gaussian, so with MaxPool right after it and
+    a linear readout the estimate is unbiased at any width). ``padding='SAME'`` pads with ``-inf``
+    as ``lax.reduce_window`` does, so padding never wins the maximum.
+    """
+    name = "MaxPool"
+    window, strides, padding = _check_window(name, window_shape, strides, padding)
+    n = len(window)
+
+    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not shape:
+            return shape
+        _spatial.check_rank(name, shape, n, "window")
+        out = list(shape)
+        for i, a in enumerate(_spatial_axes(len(shape), batch_axis, channel_axis)):
+            out[a] = _spatial.out_size(shape[a], window[i], strides[i], padding)
+        return tuple(out)
+
+    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
+        del key
+        return shape_fn(tuple(input_shape)), ()
+
+    def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
+        del params, kwargs
+        axes = _spatial_axes(inputs.ndim, batch_axis, channel_axis)
+        x = inputs
+        if padding == "CIRCULAR":
+            widths = [(0, 0)] * x.ndim
+            for i, a in enumerate(axes):
+                widths[a] = _spatial.pads_for(x.shape[a], window[i], strides[i], "SAME")
+            x = jnp.pad(x, widths, mode="wrap")
+        dims = [1] * x.ndim
+        steps = [1] * x.ndim
+        for i, a in enumerate(axes):
+            dims[a], steps[a] = window[i], strides[i]
+        return jax.lax.reduce_window(
+            x, -jnp.inf, jax.lax.max, tuple(dims), tuple(steps),
+            "VALID" if padding == "CIRCULAR" else padding,
+        )
+
+    def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
+        raise LayerError(
+            name,
+            "has no closed-form infinite-width kernel: the maximum of correlated "
+            "Gaussians is not Gaussian and its covariance has no formula.",
+            "estimate it from finite networks: build the network wide (e.g. "
+            "Conv(512, ...)) and call nkwidgets.monte_carlo_kernel_fn(init_fn, "
+            "apply_fn, key, n_samples=...), which also returns standard errors; "
+            "or use AvgPool, which has an exact kernel.",
+        )
+
+    return make_layer(
+        f"{name}({window})",
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
+        shape_fn=shape_fn,
+        requirements=Requirements(
+            spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
+        ),
+    )
+
