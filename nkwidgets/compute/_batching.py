@@ -103,7 +103,12 @@ def batch(
             return kernel_fn(x1_or_kernel, x2, *args, **kwargs)
         call = _Call(kernel_fn, x1_or_kernel, x2, args, kwargs)
         mesh = device_mesh(device_count)
-        return call.run(mesh, batch_size, runners, store_on_device, memory_budget)
+        try:
+            return call.run(mesh, batch_size, runners, store_on_device, memory_budget)
+        finally:
+            # What the last call ran with, e.g. the size batch_size='auto' chose.
+            batched.block_size = getattr(call, "block_size", None)  # type: ignore[attr-defined]
+            batched.blocks_run = getattr(call, "blocks_run", None)  # type: ignore[attr-defined]
 
     return batched  # type: ignore[return-value]
 
@@ -339,6 +344,7 @@ class _Call:
             for j in range(len(col_in))
             if not mirror or j >= i
         ]
+        self.blocks_run = len(pairs)
         for start in range(0, len(pairs), runner.wave_size):
             wave = pairs[start : start + runner.wave_size]
             try:

@@ -172,3 +172,37 @@ def test_kernel_input_is_passed_through():
         return k
 
     assert batch(kernel_fn, BATCH)(k_in) is k_in and calls == [k_in]
+
+
+_, _, CNN_KERNEL_FN = stax.serial(
+    stax.Conv(8, (3, 3), padding="SAME"), stax.Erf(), stax.Conv(8, (3, 3), padding="SAME"),
+    stax.Erf(), stax.GlobalAvgPool(), stax.Dense(1),
+)
+
+
+def test_auto_batch_size_picks_blocks_that_fit_the_budget():
+    """``batch_size='auto'``: a CNN-GAP kernel whose whole 48 x 48 block is over
+    the budget runs in smaller blocks, with the same values."""
+    x = np.random.RandomState(2).randn(48, 6, 6, 1).astype(np.float32)
+    budget = 12_000_000  # the whole (48, 48, 6, 6, 6, 6) float32 block is ~10 MB per array
+    with pytest.raises(MemoryBudgetError):
+        batch(CNN_KERNEL_FN, 48, device_count=0, memory_budget=budget)(x, None, "ntk")
+    auto = batch(CNN_KERNEL_FN, "auto", device_count=0, memory_budget=budget)
+    k = auto(x, None, "ntk")
+    b1, b2 = auto.block_size
+    assert b1 == b2 < 48
+    reference = _unblocked(CNN_KERNEL_FN, x, None, "ntk")
+    assert _norm_rel(k, reference) < BLOCKED_RTOL["float32"]
+
+
+def test_symmetric_kernel_runs_only_blocks_on_and_above_the_diagonal(x64):
+    x1, x2 = _data(np.float64)
+    blocks = -(-N1 // BATCH)  # 4 row blocks of 10
+    fn = batch(ERF_KERNEL_FN, BATCH, device_count=0)
+    k = fn(x1, None, ("nngp", "ntk"))
+    assert fn.blocks_run == blocks * (blocks + 1) // 2
+    ref = _unblocked(ERF_KERNEL_FN, x1, None, ("nngp", "ntk"))
+    assert _norm_rel(k.ntk, ref.ntk) < BLOCKED_RTOL["float64"]
+    np.testing.assert_array_equal(np.asarray(k.ntk), np.asarray(k.ntk).T)
+    fn(x1, x2, "nngp")  # two different inputs: every block
+    assert fn.blocks_run == blocks * -(-N2 // BATCH)
