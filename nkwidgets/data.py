@@ -50,8 +50,10 @@ def centred_one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return y
 
 
-def digits(train: int = 1000, test: int = 500, seed: int = 0) -> Dataset:
-    """scikit-learn's bundled 8x8 digits, flattened to 64 standardized features.
+def digits(
+    train: int = 1000, test: int = 500, seed: int = 0, images: bool = False
+) -> Dataset:
+    """scikit-learn's bundled 8x8 digits, as 64 standardized features.
 
     The training examples are ordered by class (kernel heatmaps then show class
     blocks); the test examples keep their shuffled order.
@@ -60,6 +62,8 @@ def digits(train: int = 1000, test: int = 500, seed: int = 0) -> Dataset:
       train: number of training images.
       test: number of test images (disjoint from the training ones).
       seed: seed of the shuffle that picks them.
+      images: ``True`` gives ``(N, 8, 8, 1)`` images (NHWC, for convolutions)
+        instead of ``(N, 64)`` vectors; the values are the same.
     """
     from sklearn.datasets import load_digits
 
@@ -88,8 +92,10 @@ def digits(train: int = 1000, test: int = 500, seed: int = 0) -> Dataset:
     # kernel heatmaps show the block structure a good kernel should have.
     by_class = np.argsort(l_train, kind="stable")
     x_train, l_train = x_train[by_class], l_train[by_class]
+    if images:
+        x_train, x_test = x_train.reshape(-1, 8, 8, 1), x_test.reshape(-1, 8, 8, 1)
     return Dataset(
-        name=f"digits(train={train}, test={test})",
+        name=f"digits(train={train}, test={test}{', images=True' if images else ''})",
         x_train=x_train,
         y_train=centred_one_hot(l_train, 10),
         x_test=x_test,

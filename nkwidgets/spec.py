@@ -363,8 +363,12 @@ def _call(node: ast.expr, allowed: dict[str, tuple[str, ...]], what: str) -> dic
 
 
 def _data_node(node: ast.expr) -> dict[str, Any]:
-    data = _call(node, {"digits": ("train", "test", "seed")}, "dataset")
+    data = _call(node, {"digits": ("train", "test", "seed", "images")}, "dataset")
     for key, value in data["kwargs"].items():
+        if key == "images":
+            if not isinstance(value, bool):
+                raise SpecError(f"digits(images=...) must be True or False, not {value!r}.", *_loc(node))
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
             raise SpecError(f"digits({key}=...) must be a positive integer, not {value!r}.", *_loc(node))
     return data
