@@ -25,6 +25,11 @@ median is over every timed call of a side:
   caches its eigendecomposition after the first call, ours computes it in the
   factory): the cost per batch of times.
 
+Under CPU contention the multi-threaded OpenBLAS behind both sides' ``eigh``
+stalls; ours lowers its BLAS threads to the free cores around each
+factorisation (``nkwidgets/_predict/_threads.py``), NT keeps its defaults.
+``--blas-threads`` pins both sides instead.
+
 Ours runs in this process; NT in a subprocess of the reference venv
 (``bench/nt_reference.py``, built on first use). Shared machines move timings
 by tens of percent: compare only numbers from one invocation. Writes the full
@@ -218,7 +223,21 @@ def machine_info() -> dict:
         # Other processes on a shared 2-core machine distort LAPACK timings most
         # (OpenBLAS threads spin); the load says whether a run can be trusted.
         "loadavg_1_5_15": list(os.getloadavg()),
+        # The load average trails by a minute; this is the run queue right now
+        # (this process included), what the factorisations' thread choice reads.
+        "procs_running": procs_running(),
     }
+
+
+def procs_running() -> int | None:
+    """Runnable tasks on the machine now (``/proc/stat``), None off Linux."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("procs_running"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -297,16 +316,24 @@ def main(argv: list[str] | None = None) -> dict:
             / record["nt"]["factory_and_predict_t100"]["median_s"]
         )
     record["summary"] = summary
+    labels = {
+        "ours_t100_over_t1": "ours, factory+predict 100 times / 1 time (target < 2)",
+        "nt_t100_over_t1": "NT,   factory+predict 100 times / 1 time",
+        "ours_over_nt": "ours / NT, factory+predict 100 times (target <= 1.0)",
+    }
     for key, value in summary.items():
-        print(f"{key}: {value:.3f}")
+        print(f"{labels.get(key, key)}: {value:.3f}")
     if "fx_test_rel_err_vs_nt" in record:
         print(
             f"fx_test relative error vs NT (float32): {record['fx_test_rel_err_vs_nt']:.2e}"
         )
     record["machine"]["loadavg_after_1_5_15"] = list(os.getloadavg())
+    record["machine"]["procs_running_after"] = procs_running()
     print(
         f"load average before/after: {record['machine']['loadavg_1_5_15'][0]:.2f}"
         f" / {record['machine']['loadavg_after_1_5_15'][0]:.2f} on {os.cpu_count()} cores"
+        f" (runnable tasks before/after: {record['machine']['procs_running']}"
+        f" / {record['machine']['procs_running_after']})"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from ._layout import OutputLayout, make_2d, zip_axes
-from ._linalg import LazyFactors, as_float, cho_solve
+from ._linalg import LazyFactors, as_float, call_with_blas_limit, cho_solve
 from ._types import Axes, Gaussian, Get, canonicalize_get, pack_by_get
 
 _KERNEL_NAMES = ("nngp", "ntk")
@@ -158,7 +158,8 @@ def gp_inference(
 
     @functools.cache
     def k_inv_y(key: str) -> jax.Array:
-        return cho_solve(factors[key].require_cholesky(), y_flat)
+        factor = factors[key].require_cholesky()
+        return call_with_blas_limit(factor.lower.shape[0], cho_solve, factor, y_flat)
 
     def lookup(g: str) -> str:
         key = "nngp" if is_array else g
@@ -210,9 +211,12 @@ def gp_inference(
             init = "ntk" if g == "ntkgp" else "nngp"
             k_td_init = as_float(kernel_part(k_test_train, init), dtype)
             k_tt = as_float(kernel_part(k_test_test, init), dtype)
-            cov = _posterior_cov(
+            factor = factors[key].require_cholesky()
+            cov = call_with_blas_limit(
+                factor.lower.shape[0],
+                _posterior_cov,
                 g,
-                factors[key].require_cholesky(),
+                factor,
                 make_2d(k_dd["nngp"]) if g == "ntk" else None,
                 make_2d(k_td),
                 make_2d(k_td_init),

@@ -10,6 +10,7 @@ from jax.typing import ArrayLike
 
 from ._layout import make_2d
 from ._linalg import as_float, is_concrete
+from ._threads import blas_threads_for
 
 
 def max_learning_rate(
@@ -67,7 +68,10 @@ def max_learning_rate(
     n = k2d.shape[0]
     factor = n if y_train_size is None else y_train_size
     if is_concrete(k2d):
-        top = scipy.linalg.eigvalsh(np.asarray(k2d), subset_by_index=[n - 1, n - 1])[-1]
+        with blas_threads_for(n):
+            top = scipy.linalg.eigvalsh(
+                np.asarray(k2d), subset_by_index=[n - 1, n - 1]
+            )[-1]
         return float(2 * (1 + momentum) * factor / (top + eps))
     top = jnp.linalg.eigvalsh(k2d)[-1]
     return 2 * (1 + momentum) * factor / (top + eps)

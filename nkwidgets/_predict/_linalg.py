@@ -6,7 +6,9 @@ needs it (`LazyFactors`). A factorisation runs compiled; whether it succeeded
 is decided afterwards, on the host, from one flag, so a bad kernel surfaces as a
 :class:`NotPositiveDefiniteError` that says what to do, never as an XLA error.
 Inside a user's ``jit`` (traced kernels) the same test runs through
-``equinox.error_if``.
+``equinox.error_if``. Outside it, factorisations and Cholesky solves run with
+the BLAS threads capped at the cores free at that moment (`_threads`), since
+OpenBLAS stalls when its threads outnumber them.
 
 Gradient flow on ``L = |f(X) - y|^2 / (2 N)`` moves each eigendirection of the
 kernel independently: with eigenvalue ``lam`` and time ``t`` the residual is
@@ -30,6 +32,7 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from ._errors import NotPositiveDefiniteError
+from ._threads import blas_threads_for
 
 # How far below zero an eigenvalue may sit and still count as round-off: the
 # backward-error bound of a symmetric eigensolver is about n * eps * |lambda_max|;
@@ -147,9 +150,13 @@ def psd_eigh(
       NotPositiveDefiniteError: the kernel has non-finite entries or a clearly
         negative eigenvalue; the message suggests a `diag_reg`.
     """
-    evals, evecs, mean_diag, bad = _eigh(k2d, diag_reg, absolute)
-    if is_concrete(evals):
-        if bool(bad):
+    if is_concrete(k2d, diag_reg):
+        # Read the verdict back inside the limit: dispatch is asynchronous, and
+        # the factorisation must not finish on the unlimited pool.
+        with blas_threads_for(k2d.shape[0]):
+            evals, evecs, mean_diag, bad = _eigh(k2d, diag_reg, absolute)
+            bad = bool(bad)
+        if bad:
             _raise_not_psd(
                 name,
                 evals,
@@ -159,13 +166,14 @@ def psd_eigh(
                 "eigendecomposition",
                 k2d.dtype,
             )
-    else:
-        evals = eqx.error_if(
-            evals,
-            bad,
-            f"`{name}` is not positive semi-definite (or has NaN entries); "
-            "raise `diag_reg`.",
-        )
+        return EigenBasis(evals, evecs)
+    evals, evecs, _, bad = _eigh(k2d, diag_reg, absolute)
+    evals = eqx.error_if(
+        evals,
+        bad,
+        f"`{name}` is not positive semi-definite (or has NaN entries); "
+        "raise `diag_reg`.",
+    )
     return EigenBasis(evals, evecs)
 
 
@@ -181,9 +189,11 @@ def try_cholesky(
     Inside a user's ``jit`` there is no ``None`` to return: a failure raises
     through ``equinox.error_if`` instead.
     """
+    if is_concrete(k2d, diag_reg):
+        with blas_threads_for(k2d.shape[0]):
+            lower, bad = _cholesky(k2d, diag_reg, absolute)
+            return None if bool(bad) else CholeskyFactor(lower)
     lower, bad = _cholesky(k2d, diag_reg, absolute)
-    if is_concrete(lower):
-        return None if bool(bad) else CholeskyFactor(lower)
     lower = eqx.error_if(
         lower,
         bad,
@@ -214,7 +224,8 @@ def psd_cholesky(
 
 def _raise_cholesky_failure(k2d, diag_reg, absolute, name):
     # The spectrum, only computed on failure, makes the message actionable.
-    evals = _eigvalsh(k2d, diag_reg, absolute)
+    with blas_threads_for(k2d.shape[0]):
+        evals = np.asarray(_eigvalsh(k2d, diag_reg, absolute))
     mean_diag = float(jnp.trace(k2d) / k2d.shape[0])
     _raise_not_psd(
         name, evals, mean_diag, diag_reg, absolute, "Cholesky factor", k2d.dtype
@@ -260,6 +271,20 @@ class LazyFactors:
 def cho_solve(factor: CholeskyFactor, b: jax.Array) -> jax.Array:
     """``(L L^T)^{-1} b`` for `b` of shape ``(n, ...)``."""
     return jsl.cho_solve((factor.lower, True), b)
+
+
+def call_with_blas_limit(n: int, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, finished under `blas_threads_for` ``(n)``.
+
+    For computations that run BLAS/LAPACK on an order-`n` matrix (triangular
+    solves through OpenBLAS's ``?trsm`` stall under CPU contention like the
+    factorisations do). The result is waited for, so that the limit covers the
+    whole computation; traced arguments (a user's ``jit``) are passed through.
+    """
+    if not is_concrete(*jax.tree.leaves((args, kwargs))):
+        return fn(*args, **kwargs)
+    with blas_threads_for(n):
+        return jax.block_until_ready(fn(*args, **kwargs))
 
 
 def flow_expm1(

@@ -19,7 +19,7 @@ from jax.typing import ArrayLike
 
 from ._errors import NotPositiveDefiniteError
 from ._layout import OutputLayout, make_2d
-from ._linalg import ROUNDOFF_SAFETY, as_float
+from ._linalg import ROUNDOFF_SAFETY, as_float, call_with_blas_limit
 from ._types import Axes
 
 _LOG_2PI: Final = math.log(2 * math.pi)
@@ -317,7 +317,7 @@ def select_diag_reg(
     if cands.size == 0:
         raise ValueError("`candidates` is empty; pass at least one `diag_reg` value.")
     scale = 1.0 if diag_reg_absolute_scale else float(jnp.trace(k2d)) / k2d.shape[0]
-    evals, evecs = jnp.linalg.eigh(k2d)
+    evals, evecs = call_with_blas_limit(k2d.shape[0], jnp.linalg.eigh, k2d)
     scores = np.asarray(
         _scores(
             evals, evecs, layout.flatten(y), jnp.asarray(cands * scale, dtype), method

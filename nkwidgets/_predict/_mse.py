@@ -12,7 +12,14 @@ from jax.typing import ArrayLike
 
 from ._inputs import broadcast_outputs, canonical_times, check_inputs
 from ._layout import OutputLayout, make_2d
-from ._linalg import LazyFactors, apply_flow, as_float, flow_expm1, flow_growth
+from ._linalg import (
+    LazyFactors,
+    apply_flow,
+    as_float,
+    call_with_blas_limit,
+    flow_expm1,
+    flow_growth,
+)
 from ._types import Axes, TimeLike
 
 
@@ -200,7 +207,9 @@ def gradient_descent_mse(
         fx_train_t = fx_test_t = None
         factor = factors.cholesky if t is None else None
         if factor is not None:
-            fx_train_t, fx_test_t = _predict_converged(
+            fx_train_t, fx_test_t = call_with_blas_limit(
+                factor.lower.shape[0],
+                _predict_converged,
                 factor.lower,
                 y,
                 y_flat,
