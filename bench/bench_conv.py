@@ -44,7 +44,7 @@ ARCH = (
     "serial(Conv(32, (3, 3), padding='SAME'), Relu(), "
     "Conv(32, (3, 3), padding='SAME'), Relu(), GlobalAvgPool(), Dense(10))"
 )
-DEFAULT_BUDGET = "256MB"
+DEFAULT_BUDGET = "1GB"
 
 
 def _child(side: str, data: str, budget: str) -> None:
@@ -95,7 +95,8 @@ def _run_side(side: str, data: str, budget: str) -> dict:
         sys.path.insert(0, str(HERE))
         import nt_reference
 
-        python = str(nt_reference.ensure_nt_venv())
+        nt_reference.ensure_nt_venv()
+        python = str(nt_reference.nt_python())
     else:
         python = sys.executable
     cmd = [python, str(Path(__file__)), "--child", side, "--data", data, "--budget", budget]

@@ -28,6 +28,13 @@ from ._mesh import WaveRunner, device_mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# On CPU, batch_size='auto' also keeps each block's working set (XLA's
+# estimate) within this many bytes, even when the budget allows more: CNN-GAP
+# kernels ((b, b, 8, 8, 8, 8) covariances) ran 3x faster per entry in blocks of
+# ~26 MB than of ~38 MB or more on a 2-core EPYC (bench/RESULTS.md), as the
+# window sums then stay in cache. Accelerators get the largest fitting blocks.
+FAST_CPU_BLOCK_BYTES = 24 * 2**20
+
 
 def batch(
     kernel_fn: F,
@@ -56,7 +63,8 @@ def batch(
         ``x1`` across devices (one block per device); ``"auto"`` picks the
         largest square blocks whose estimated peak fits ``memory_budget``
         (from XLA's memory analysis of the compiled block; a few compiles, no
-        block runs). Need not divide the sizes.
+        block runs), on CPU no larger than a cache-friendly working set
+        (``FAST_CPU_BLOCK_BYTES``); the size used is ``fn.block_size``. Need not divide the sizes.
       device_count: devices to use: ``-1`` all local devices (all devices of
         all processes under ``jax.distributed``), ``0`` one device, ``n`` the
         first ``n`` local devices.
@@ -249,6 +257,16 @@ class _Call:
         ]
         return row_in, col_in
 
+    @staticmethod
+    def _cache_sized_block(
+        block: int, block_bytes: int, estimate_for: Callable[[int], Any]
+    ) -> int:
+        """The largest block (by compiled estimate) within FAST_CPU_BLOCK_BYTES."""
+        b = max(1, int(block * math.sqrt(FAST_CPU_BLOCK_BYTES / block_bytes)))
+        while b > 1 and estimate_for(b).block_bytes > FAST_CPU_BLOCK_BYTES:
+            b = max(1, int(b * 0.8))
+        return b
+
     def _sizes(self, batch_size: int, wave_size: int) -> tuple[int, int]:
         if batch_size == 0:
             return math.ceil(self.n1 / wave_size), self.n2
@@ -293,9 +311,17 @@ class _Call:
     ) -> Any:
         auto = batch_size == "auto"
         if auto:
-            # Start from one block per device along the longer side; shrink
-            # below if that does not fit.
+            # At most one block per device along the longer side. On CPU, a
+            # small probe block prices a pair first, so the search never
+            # compiles a block far over the cache-friendly size (compiling
+            # itself costs memory).
             b = math.ceil(max(self.n1, self.n2) / mesh.size)
+            probe = min(8, b)
+            p_runner, _, _ = self._runner(mesh, min(probe, self.n1), min(probe, self.n2), runners)
+            p_est = p_runner.memory(0)
+            if p_est.pool == "host" and p_est.block_bytes > 0:
+                per_pair = p_est.block_bytes / probe**2
+                b = min(b, max(probe, int(math.sqrt(FAST_CPU_BLOCK_BYTES / per_pair))))
             b1, b2 = min(b, self.n1), min(b, self.n2)
         else:
             b1, b2 = self._sizes(batch_size, mesh.size)
@@ -327,6 +353,11 @@ class _Call:
             estimate_for=estimate_for,
             setting="batch_size",
         )
+        if auto and estimate.pool == "host" and estimate.block_bytes > FAST_CPU_BLOCK_BYTES:
+            b = self._cache_sized_block(max(b1, b2), estimate.block_bytes, estimate_for)
+            b1, b2 = min(b, self.n1), min(b, self.n2)
+            runner, row_in, col_in = self._runner(mesh, b1, b2, runners)
+            layout = OutputLayout(runner.out_info, self.n1, self.n2, b1, b2)
         self.block_size = (b1, b2)
         result = layout.empty()
         # A symmetric kernel (an analytic kernel_fn of x1 with itself) needs
