@@ -35,6 +35,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = [
     "tests/browser/heatmap_demo.ipynb",
     "notebooks/01_quickstart.ipynb",
+    "notebooks/03_convolutional.ipynb",
 ]
 
 #: Chromium flags for a headless container: no sandbox (we may run as root),
