@@ -99,7 +99,16 @@ def _run_side(side: str, data: str, budget: str) -> dict:
         python = str(nt_reference.nt_python())
     else:
         python = sys.executable
-    cmd = [python, str(Path(__file__)), "--child", side, "--data", data, "--budget", budget]
+    cmd = [
+        python,
+        str(Path(__file__)),
+        "--child",
+        side,
+        "--data",
+        data,
+        "--budget",
+        budget,
+    ]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -132,17 +141,29 @@ def main(argv: list[str] | None = None) -> None:
                 a, b = np.load(data + ".ours.npy"), np.load(data + ".nt.npy")
                 row["rel_err_vs_nt"] = float(np.abs(a - b).max() / np.abs(b).max())
                 row["time_ratio"] = row["ours"]["seconds"] / row["nt"]["seconds"]
-                row["memory_ratio"] = row["ours"]["peak_bytes"] / row["nt"]["peak_bytes"]
+                row["memory_ratio"] = (
+                    row["ours"]["peak_bytes"] / row["nt"]["peak_bytes"]
+                )
             rows.append(row)
 
     gib = 2.0**30
     print(f"\nCNN-GAP NTK, digits 8x8x1, float32; ours: batch(auto, {args.budget})")
-    print(f"{'n':>6} {'side':>5} {'time s':>9} {'peak GiB':>9} {'t/NT':>7} {'mem/NT':>7}")
+    print(
+        f"{'n':>6} {'side':>5} {'time s':>9} {'peak GiB':>9} {'t/NT':>7} {'mem/NT':>7}"
+    )
     for row in rows:
         for side in args.sides:
             r = row[side]
-            ratio_t = f"{row['time_ratio']:.3f}" if side == "ours" and "time_ratio" in row else ""
-            ratio_m = f"{row['memory_ratio']:.3f}" if side == "ours" and "memory_ratio" in row else ""
+            ratio_t = (
+                f"{row['time_ratio']:.3f}"
+                if side == "ours" and "time_ratio" in row
+                else ""
+            )
+            ratio_m = (
+                f"{row['memory_ratio']:.3f}"
+                if side == "ours" and "memory_ratio" in row
+                else ""
+            )
             print(
                 f"{row['n']:>6} {side:>5} {r['seconds']:>9.2f} {r['peak_bytes'] / gib:>9.2f} "
                 f"{ratio_t:>7} {ratio_m:>7}"

@@ -69,7 +69,8 @@ class OutputLayout:
         """Whether every (x1, x2) leaf is a plain matrix, so a block of a
         symmetric kernel also gives its mirror block by transposition."""
         return all(
-            len(s) == 2 for s, role in zip(self.shapes, self.roles, strict=True)
+            len(s) == 2
+            for s, role in zip(self.shapes, self.roles, strict=True)
             if role == "12"
         )
 
@@ -89,7 +90,9 @@ class OutputLayout:
             if role == "12":
                 target[r : r + rows, c : c + cols] = value[:rows, :cols]
                 if mirror and r != c:
-                    target[c : c + cols, r : r + rows] = np.asarray(value[:rows, :cols]).T
+                    target[c : c + cols, r : r + rows] = np.asarray(
+                        value[:rows, :cols]
+                    ).T
             elif role == "1" and (r == c if mirror else c == 0):
                 target[r : r + rows] = value[:rows]
             elif role == "2" and (r == c if mirror else r == 0):

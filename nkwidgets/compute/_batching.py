@@ -317,7 +317,9 @@ class _Call:
             # itself costs memory).
             b = math.ceil(max(self.n1, self.n2) / mesh.size)
             probe = min(8, b)
-            p_runner, _, _ = self._runner(mesh, min(probe, self.n1), min(probe, self.n2), runners)
+            p_runner, _, _ = self._runner(
+                mesh, min(probe, self.n1), min(probe, self.n2), runners
+            )
             p_est = p_runner.memory(0)
             if p_est.pool == "host" and p_est.block_bytes > 0:
                 per_pair = p_est.block_bytes / probe**2
@@ -353,7 +355,11 @@ class _Call:
             estimate_for=estimate_for,
             setting="batch_size",
         )
-        if auto and estimate.pool == "host" and estimate.block_bytes > FAST_CPU_BLOCK_BYTES:
+        if (
+            auto
+            and estimate.pool == "host"
+            and estimate.block_bytes > FAST_CPU_BLOCK_BYTES
+        ):
             b = self._cache_sized_block(max(b1, b2), estimate.block_bytes, estimate_for)
             b1, b2 = min(b, self.n1), min(b, self.n2)
             runner, row_in, col_in = self._runner(mesh, b1, b2, runners)

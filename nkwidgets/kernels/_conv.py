@@ -68,8 +68,18 @@ def Conv(
     fan-in ``C_in * prod(filter_shape)``.
     """
     return _conv_layer(
-        "Conv", out_chan, filter_shape, strides, padding, W_std, b_std,
-        dimension_numbers, parameterization, s, transpose=False, shared=True,
+        "Conv",
+        out_chan,
+        filter_shape,
+        strides,
+        padding,
+        W_std,
+        b_std,
+        dimension_numbers,
+        parameterization,
+        s,
+        transpose=False,
+        shared=True,
     )
 
 
@@ -91,8 +101,18 @@ def ConvTranspose(
     periodic image of ``stride`` times the input size, as Neural Tangents does.
     """
     return _conv_layer(
-        "ConvTranspose", out_chan, filter_shape, strides, padding, W_std, b_std,
-        dimension_numbers, parameterization, s, transpose=True, shared=True,
+        "ConvTranspose",
+        out_chan,
+        filter_shape,
+        strides,
+        padding,
+        W_std,
+        b_std,
+        dimension_numbers,
+        parameterization,
+        s,
+        transpose=True,
+        shared=True,
     )
 
 
@@ -110,8 +130,18 @@ def ConvLocal(
     """Locally connected layer: a convolution with separate filters (and
     biases) at every output position; arguments as :func:`Conv`."""
     return _conv_layer(
-        "ConvLocal", out_chan, filter_shape, strides, padding, W_std, b_std,
-        dimension_numbers, parameterization, s, transpose=False, shared=False,
+        "ConvLocal",
+        out_chan,
+        filter_shape,
+        strides,
+        padding,
+        W_std,
+        b_std,
+        dimension_numbers,
+        parameterization,
+        s,
+        transpose=False,
+        shared=False,
     )
 
 
@@ -226,9 +256,7 @@ def _conv_layer(
 
     def lax_conv(x: jax.Array, w: jax.Array, pad: str) -> jax.Array:
         if transpose:
-            return jax.lax.conv_transpose(
-                x, w, strides, pad, dimension_numbers=dn
-            )
+            return jax.lax.conv_transpose(x, w, strides, pad, dimension_numbers=dn)
         if shared:
             return jax.lax.conv_general_dilated(
                 x, w, strides, pad, dimension_numbers=dn
@@ -264,8 +292,12 @@ def _conv_layer(
             # input channels and window flattened into I.
             out_sizes = dict(zip(out_spec, output_shape, strict=True))
             w_shape = tuple(
-                width if c == "O" else in_chan * filter_size if c == "I"
-                else out_sizes[c] for c in rhs_spec
+                width
+                if c == "O"
+                else in_chan * filter_size
+                if c == "I"
+                else out_sizes[c]
+                for c in rhs_spec
             )
         W = jax.random.normal(k_w, w_shape)
         b = None
@@ -291,13 +323,17 @@ def _conv_layer(
             widths = [(0, 0)] * x.ndim
             for a, c in zip(axes, in_spatial, strict=True):
                 i = filter_spatial.index(c)
-                widths[a] = _spatial.pads_for(x.shape[a], filters[i], strides[i], "SAME")
+                widths[a] = _spatial.pads_for(
+                    x.shape[a], filters[i], strides[i], "SAME"
+                )
             x = jnp.pad(x, widths, mode="wrap")
         out = lax_conv(x, W, lax_padding)
         if padding == "CIRCULAR" and transpose:
             for c in out_spatial:
                 a = out_spec.index(c)
-                period = inputs.shape[lhs_spec.index(c)] * strides[filter_spatial.index(c)]
+                period = (
+                    inputs.shape[lhs_spec.index(c)] * strides[filter_spatial.index(c)]
+                )
                 out = _spatial.fold_circular(out, (a,), period)
         if parameterization == "ntk":
             out = (W_std / fan_in(inputs.shape) ** 0.5) * out
@@ -314,9 +350,7 @@ def _conv_layer(
             return _spatial.from_diagonal(d, batch_ndim)
         summed = _spatial.transposed_window_sum if transpose else _spatial.window_sum
         for dim in range(n):
-            axes = (
-                _spatial.pair_axes(batch_ndim, dim) if full else (batch_ndim + dim,)
-            )
+            axes = _spatial.pair_axes(batch_ndim, dim) if full else (batch_ndim + dim,)
             x = summed(x, axes, filters_k[dim], strides_k[dim], padding)
         return x / filter_size
 
@@ -324,7 +358,7 @@ def _conv_layer(
         if shift == 0.0:
             return x
         if full and not shared:
-            ones = jnp.ones(x.shape[: batch_ndim] + x.shape[batch_ndim::2], x.dtype)
+            ones = jnp.ones(x.shape[:batch_ndim] + x.shape[batch_ndim::2], x.dtype)
             return x + shift * _spatial.from_diagonal(ones, batch_ndim)
         return x + shift
 
@@ -338,7 +372,9 @@ def _conv_layer(
         def affine(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
             if x is None:
                 return None
-            return add_bias(W_std**2 * window(x, batch_ndim, full), bias, batch_ndim, full)
+            return add_bias(
+                W_std**2 * window(x, batch_ndim, full), bias, batch_ndim, full
+            )
 
         nngp_unscaled = window(k.nngp, 2, full)
         nngp = add_bias(W_std**2 * nngp_unscaled, bias, 2, full)
@@ -382,4 +418,3 @@ def _conv_layer(
             channel_axis=lhs_spec.index("C") - (n + 2 if lhs_spec[-1] == "C" else 0),
         ),
     )
-

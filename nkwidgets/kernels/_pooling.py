@@ -64,9 +64,37 @@ def _check_window(
     pad = str(padding).upper()
     if pad not in _spatial.PADDINGS:
         raise LayerError(
-            name, f"`padding={padding!r}` is not known.", "use 'VALID', 'SAME' or 'CIRCULAR'."
+            name,
+            f"`padding={padding!r}` is not known.",
+            "use 'VALID', 'SAME' or 'CIRCULAR'.",
         )
     return window, tuple(int(v) for v in strides), pad
+
+
+def _window_shapes(
+    name: str,
+    window: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+    batch_axis: int,
+    channel_axis: int,
+) -> tuple[Any, Any]:
+    """``shape_fn`` and the parameter-free ``init_fn`` of a windowed layer."""
+
+    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not shape:
+            return shape
+        _spatial.check_rank(name, shape, len(window), "window")
+        out = list(shape)
+        for i, a in enumerate(_spatial_axes(len(shape), batch_axis, channel_axis)):
+            out[a] = _spatial.out_size(shape[a], window[i], strides[i], padding)
+        return tuple(out)
+
+    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
+        del key
+        return shape_fn(tuple(input_shape)), ()
+
+    return shape_fn, init_fn
 
 
 def _require_full(name: str, k: Kernel) -> None:
@@ -93,19 +121,9 @@ def _pool_layer(
 ) -> Layer:
     window, strides, padding = _check_window(name, window_shape, strides, padding)
     n = len(window)
-
-    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
-        if not shape:
-            return shape
-        _spatial.check_rank(name, shape, n, "window")
-        out = list(shape)
-        for i, a in enumerate(_spatial_axes(len(shape), batch_axis, channel_axis)):
-            out[a] = _spatial.out_size(shape[a], window[i], strides[i], padding)
-        return tuple(out)
-
-    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
-        del key
-        return shape_fn(tuple(input_shape)), ()
+    shape_fn, init_fn = _window_shapes(
+        name, window, strides, padding, batch_axis, channel_axis
+    )
 
     def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
         del params, kwargs
@@ -173,8 +191,14 @@ def AvgPool(
     from the window size at the edges of ``SAME`` padding.
     """
     return _pool_layer(
-        "AvgPool", window_shape, strides, padding, batch_axis, channel_axis,
-        average=True, normalize_edges=normalize_edges,
+        "AvgPool",
+        window_shape,
+        strides,
+        padding,
+        batch_axis,
+        channel_axis,
+        average=True,
+        normalize_edges=normalize_edges,
     )
 
 
@@ -187,8 +211,14 @@ def SumPool(
 ) -> Layer:
     """Sum pooling, as Neural Tangents' ``SumPool``."""
     return _pool_layer(
-        "SumPool", window_shape, strides, padding, batch_axis, channel_axis,
-        average=False, normalize_edges=False,
+        "SumPool",
+        window_shape,
+        strides,
+        padding,
+        batch_axis,
+        channel_axis,
+        average=False,
+        normalize_edges=False,
     )
 
 
@@ -277,20 +307,9 @@ def MaxPool(
     """
     name = "MaxPool"
     window, strides, padding = _check_window(name, window_shape, strides, padding)
-    n = len(window)
-
-    def shape_fn(shape: tuple[int, ...]) -> tuple[int, ...]:
-        if not shape:
-            return shape
-        _spatial.check_rank(name, shape, n, "window")
-        out = list(shape)
-        for i, a in enumerate(_spatial_axes(len(shape), batch_axis, channel_axis)):
-            out[a] = _spatial.out_size(shape[a], window[i], strides[i], padding)
-        return tuple(out)
-
-    def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
-        del key
-        return shape_fn(tuple(input_shape)), ()
+    shape_fn, init_fn = _window_shapes(
+        name, window, strides, padding, batch_axis, channel_axis
+    )
 
     def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
         del params, kwargs
@@ -306,7 +325,11 @@ def MaxPool(
         for i, a in enumerate(axes):
             dims[a], steps[a] = window[i], strides[i]
         return jax.lax.reduce_window(
-            x, -jnp.inf, jax.lax.max, tuple(dims), tuple(steps),
+            x,
+            -jnp.inf,
+            jax.lax.max,
+            tuple(dims),
+            tuple(steps),
             "VALID" if padding == "CIRCULAR" else padding,
         )
 
@@ -331,4 +354,3 @@ def MaxPool(
             spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
         ),
     )
-

@@ -40,9 +40,11 @@ def ImageResize(
     """
     name = "ImageResize"
     shape = tuple(int(s) for s in shape)
-    resize_method = jax.image.ResizeMethod.from_string(method) if isinstance(
-        method, str
-    ) else method
+    resize_method = (
+        jax.image.ResizeMethod.from_string(method)
+        if isinstance(method, str)
+        else method
+    )
     resizes_space = any(
         s != -1
         for i, s in enumerate(shape)
@@ -57,7 +59,9 @@ def ImageResize(
                 f"{len(input_shape)} axes {tuple(input_shape)}.",
                 "give one entry per input axis, -1 for axes to keep (batch, channels).",
             )
-        return tuple(n if s == -1 else s for n, s in zip(input_shape, shape, strict=True))
+        return tuple(
+            n if s == -1 else s for n, s in zip(input_shape, shape, strict=True)
+        )
 
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[Any, tuple[()]]:
         del key
@@ -66,11 +70,16 @@ def ImageResize(
     def apply_fn(params: Any, inputs: jax.Array, **kwargs: Any) -> jax.Array:
         del params, kwargs
         return jax.image.resize(
-            inputs, out_shape(inputs.shape), resize_method,
-            antialias=antialias, precision=precision,
+            inputs,
+            out_shape(inputs.shape),
+            resize_method,
+            antialias=antialias,
+            precision=precision,
         )
 
-    def resize(x: jax.Array | None, sizes: list[int], batch_ndim: int, full: bool) -> Any:
+    def resize(
+        x: jax.Array | None, sizes: list[int], batch_ndim: int, full: bool
+    ) -> Any:
         if x is None or jnp.ndim(x) == 0:
             return x
         target = list(x.shape[:batch_ndim])

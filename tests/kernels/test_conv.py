@@ -30,7 +30,10 @@ WIDTH = 256
 # only sampling noise remains.
 MC_CASES = {
     "conv_same": (
-        lambda: [stax.Conv(WIDTH, (3, 3), padding="SAME", W_std=1.4, b_std=0.2), stax.Relu()],
+        lambda: [
+            stax.Conv(WIDTH, (3, 3), padding="SAME", W_std=1.4, b_std=0.2),
+            stax.Relu(),
+        ],
         "flatten",
         (5, 4, 2),
     ),
@@ -46,22 +49,34 @@ MC_CASES = {
     ),
     "conv_standard_gap": (
         lambda: [
-            stax.Conv(WIDTH, (3, 2), padding="SAME", parameterization="standard",
-                      W_std=1.3, b_std=0.2),
+            stax.Conv(
+                WIDTH,
+                (3, 2),
+                padding="SAME",
+                parameterization="standard",
+                W_std=1.3,
+                b_std=0.2,
+            ),
             stax.Relu(),
         ],
         "gap_standard",
         (5, 4, 2),
     ),
     "convtranspose_same": (
-        lambda: [stax.ConvTranspose(WIDTH, (3, 3), strides=(2, 2), padding="SAME",
-                                    b_std=0.1), stax.Relu()],
+        lambda: [
+            stax.ConvTranspose(
+                WIDTH, (3, 3), strides=(2, 2), padding="SAME", b_std=0.1
+            ),
+            stax.Relu(),
+        ],
         "gap",
         (3, 3, 2),
     ),
     "convtranspose_circular": (
-        lambda: [stax.ConvTranspose(WIDTH, (3, 2), strides=(2, 1), padding="CIRCULAR"),
-                 stax.Relu()],
+        lambda: [
+            stax.ConvTranspose(WIDTH, (3, 2), strides=(2, 1), padding="CIRCULAR"),
+            stax.Relu(),
+        ],
         "gap",
         (3, 3, 2),
     ),
@@ -82,27 +97,41 @@ MC_CASES = {
     ),
     "conv_nchw_gap": (
         lambda: [
-            stax.Conv(WIDTH, (3, 2), padding="SAME",
-                      dimension_numbers=("NCHW", "OIHW", "NCHW")),
+            stax.Conv(
+                WIDTH,
+                (3, 2),
+                padding="SAME",
+                dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            ),
             stax.Relu(),
         ],
         "gap_nchw",
         (2, 5, 4),
     ),
     "avgpool_strided": (
-        lambda: [stax.Conv(WIDTH, (2, 2), padding="SAME"), stax.Relu(),
-                 stax.AvgPool((2, 2), strides=(2, 2))],
+        lambda: [
+            stax.Conv(WIDTH, (2, 2), padding="SAME"),
+            stax.Relu(),
+            stax.AvgPool((2, 2), strides=(2, 2)),
+        ],
         "flatten",
         (5, 4, 2),
     ),
     "avgpool_normalize_edges": (
-        lambda: [stax.Conv(WIDTH, (2, 2), padding="SAME"), stax.Relu(),
-                 stax.AvgPool((3, 3), padding="SAME", normalize_edges=True)],
+        lambda: [
+            stax.Conv(WIDTH, (2, 2), padding="SAME"),
+            stax.Relu(),
+            stax.AvgPool((3, 3), padding="SAME", normalize_edges=True),
+        ],
         "flatten",
         (4, 4, 2),
     ),
     "sumpool_same_globalsum": (
-        lambda: [stax.Conv(WIDTH, (2, 2)), stax.Relu(), stax.SumPool((2, 2), padding="SAME")],
+        lambda: [
+            stax.Conv(WIDTH, (2, 2)),
+            stax.Relu(),
+            stax.SumPool((2, 2), padding="SAME"),
+        ],
         "global_sum",
         (4, 4, 2),
     ),
@@ -111,8 +140,10 @@ MC_CASES = {
 READOUTS = {
     "flatten": lambda: [stax.Flatten(), stax.Dense(64)],
     "gap": lambda: [stax.GlobalAvgPool(), stax.Dense(64)],
-    "gap_standard": lambda: [stax.GlobalAvgPool(),
-                             stax.Dense(64, parameterization="standard")],
+    "gap_standard": lambda: [
+        stax.GlobalAvgPool(),
+        stax.Dense(64, parameterization="standard"),
+    ],
     "gap_nchw": lambda: [stax.GlobalAvgPool(channel_axis=1), stax.Dense(64)],
     "global_sum": lambda: [stax.GlobalSumPool(), stax.Dense(64, W_std=0.5)],
 }
@@ -139,9 +170,12 @@ def _images(key, n, shape=(6, 5, 2)):
 
 def _deep(conv, readout):
     return stax.serial(
-        conv(16, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
-        conv(16, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
-        readout, stax.Dense(1),
+        conv(16, (3, 3), padding="SAME", W_std=1.4, b_std=0.1),
+        stax.Relu(),
+        conv(16, (3, 3), padding="SAME", W_std=1.4, b_std=0.1),
+        stax.Relu(),
+        readout,
+        stax.Dense(1),
     )
 
 
@@ -175,7 +209,7 @@ def _numpy_conv_relu_full(x1, x2, W_std, b_std):
     n = x.shape[0]
     cov = np.zeros((n, h, w, n, h, w))
     for fh, fw in itertools.product(range(3), range(3)):
-        cov += cov_in[:, fh:fh + h, fw:fw + w, :, fh:fh + h, fw:fw + w]
+        cov += cov_in[:, fh : fh + h, fw : fw + w, :, fh : fh + h, fw : fw + w]
     cov = W_std**2 * cov / 9 + b_std**2
     var = np.einsum("iabiab->iab", cov)
     norm = np.sqrt(np.einsum("iab,jde->iabjde", var, var))
@@ -192,7 +226,8 @@ def test_global_avg_pool_is_mean_of_full_covariance(x64):
     full = _numpy_conv_relu_full(x1, x2, 1.3, 0.2)
     expected = full.mean(axis=(1, 2, 4, 5))
     net = stax.serial(
-        stax.Conv(8, (3, 3), padding="SAME", W_std=1.3, b_std=0.2), stax.Relu(),
+        stax.Conv(8, (3, 3), padding="SAME", W_std=1.3, b_std=0.2),
+        stax.Relu(),
         stax.GlobalAvgPool(),
     )
     got = net.kernel_fn(x1, x2, "nngp")
@@ -214,7 +249,8 @@ def test_nchw_and_nhwc_agree(x64):
     def net(**kw):
         return stax.serial(
             stax.Conv(8, (3, 2), strides=(1, 2), padding="SAME", b_std=0.1, **kw),
-            stax.Relu(), stax.AvgPool((2, 2), channel_axis=1 if kw else -1),
+            stax.Relu(),
+            stax.AvgPool((2, 2), channel_axis=1 if kw else -1),
             stax.GlobalAvgPool(channel_axis=1 if kw else -1),
         )
 
@@ -232,18 +268,27 @@ def test_one_d_and_three_d_reduce_to_two_d(x64):
     (H, W, 1) volumes is the 2-D one."""
     key = jax.random.PRNGKey(6)
     x = jax.random.normal(key, (3, 7, 2))
-    one = stax.serial(stax.Conv(8, (3,), padding="SAME"), stax.Relu(), stax.GlobalAvgPool())
-    two = stax.serial(stax.Conv(8, (3, 1), padding="SAME"), stax.Relu(), stax.GlobalAvgPool())
+    one = stax.serial(
+        stax.Conv(8, (3,), padding="SAME"), stax.Relu(), stax.GlobalAvgPool()
+    )
+    two = stax.serial(
+        stax.Conv(8, (3, 1), padding="SAME"), stax.Relu(), stax.GlobalAvgPool()
+    )
     np.testing.assert_allclose(
-        one.kernel_fn(x, None, "ntk"), two.kernel_fn(x[:, :, None], None, "ntk"),
+        one.kernel_fn(x, None, "ntk"),
+        two.kernel_fn(x[:, :, None], None, "ntk"),
         rtol=CLOSED_FORM_RTOL["float64"],
     )
     y = jax.random.normal(key, (3, 5, 4, 2))
-    three = stax.serial(stax.Conv(8, (3, 2, 1), padding="SAME"), stax.Relu(),
-                        stax.GlobalAvgPool())
-    two = stax.serial(stax.Conv(8, (3, 2), padding="SAME"), stax.Relu(), stax.GlobalAvgPool())
+    three = stax.serial(
+        stax.Conv(8, (3, 2, 1), padding="SAME"), stax.Relu(), stax.GlobalAvgPool()
+    )
+    two = stax.serial(
+        stax.Conv(8, (3, 2), padding="SAME"), stax.Relu(), stax.GlobalAvgPool()
+    )
     np.testing.assert_allclose(
-        three.kernel_fn(y[:, :, :, None], None, "ntk"), two.kernel_fn(y, None, "ntk"),
+        three.kernel_fn(y[:, :, :, None], None, "ntk"),
+        two.kernel_fn(y, None, "ntk"),
         rtol=CLOSED_FORM_RTOL["float64"],
     )
 
@@ -253,7 +298,9 @@ def test_layout_follows_what_the_readout_needs():
     and a spatial output keep every position pair."""
     conv = [stax.Conv(8, (3, 3), padding="SAME"), stax.Relu()]
     assert stax.serial(*conv, stax.Flatten()).kernel_fn.requirements.diagonal_spatial
-    assert not stax.serial(*conv, stax.GlobalAvgPool()).kernel_fn.requirements.diagonal_spatial
+    assert not stax.serial(
+        *conv, stax.GlobalAvgPool()
+    ).kernel_fn.requirements.diagonal_spatial
     assert not stax.serial(*conv).kernel_fn.requirements.diagonal_spatial
     x = jnp.ones((2, 6, 5, 1))
     k = stax.serial(*conv, stax.Flatten(), stax.Dense(1)).kernel_fn(x, None)
@@ -264,8 +311,12 @@ def test_layout_follows_what_the_readout_needs():
 def test_jit_and_float32(x64):
     del x64
     x = jax.random.normal(jax.random.PRNGKey(7), (3, 6, 5, 2))
-    net = stax.serial(stax.Conv(8, (3, 3), padding="SAME"), stax.Relu(),
-                      stax.AvgPool((2, 2)), stax.GlobalAvgPool())
+    net = stax.serial(
+        stax.Conv(8, (3, 3), padding="SAME"),
+        stax.Relu(),
+        stax.AvgPool((2, 2)),
+        stax.GlobalAvgPool(),
+    )
     eager = net.kernel_fn(x, None, "ntk")
     jitted = jax.jit(net.kernel_fn, static_argnames="get")(x, None, get="ntk")
     np.testing.assert_allclose(jitted, eager, rtol=CLOSED_FORM_RTOL["float64"])
@@ -278,14 +329,26 @@ def test_jit_and_float32(x64):
     ("build", "x_shape", "words"),
     [
         (lambda: stax.Conv(8, (3, 3)), (2, 5, 2), ("shape (2, 5, 2)", "reshape")),
-        (lambda: stax.Conv(8, (3, 3), padding="FULL"), (2, 5, 5, 2), ("'FULL'", "CIRCULAR")),
+        (
+            lambda: stax.Conv(8, (3, 3), padding="FULL"),
+            (2, 5, 5, 2),
+            ("'FULL'", "CIRCULAR"),
+        ),
         (lambda: stax.Conv(8, (3, 0)), (2, 5, 5, 2), ("filter_shape",)),
         (lambda: stax.Conv(8, (3, 3), strides=(1,)), (2, 5, 5, 2), ("strides",)),
-        (lambda: stax.Conv(8, (3, 3), dimension_numbers=("NHWC", "OIHW", "NCW")),
-         (2, 5, 5, 2), ("dimension_numbers", "NCHW")),
+        (
+            lambda: stax.Conv(8, (3, 3), dimension_numbers=("NHWC", "OIHW", "NCW")),
+            (2, 5, 5, 2),
+            ("dimension_numbers", "NCHW"),
+        ),
         (lambda: stax.AvgPool((2, 2, 2)), (2, 5, 5, 2), ("3-D window",)),
-        (lambda: stax.serial(stax.Conv(8, (2, 2)), stax.Relu(), stax.MaxPool((2, 2))),
-         (2, 5, 5, 2), ("MaxPool", "monte_carlo_kernel_fn", "estimate")),
+        (
+            lambda: stax.serial(
+                stax.Conv(8, (2, 2)), stax.Relu(), stax.MaxPool((2, 2))
+            ),
+            (2, 5, 5, 2),
+            ("MaxPool", "monte_carlo_kernel_fn", "estimate"),
+        ),
     ],
 )
 def test_errors_name_the_problem_and_the_fix(build, x_shape, words):
@@ -297,8 +360,10 @@ def test_errors_name_the_problem_and_the_fix(build, x_shape, words):
 
 def test_maxpool_finite_network_runs():
     init_fn, apply_fn, _ = stax.serial(
-        stax.Conv(4, (2, 2), padding="SAME"), stax.Relu(),
-        stax.MaxPool((2, 2), strides=(2, 2), padding="SAME"), stax.Flatten(),
+        stax.Conv(4, (2, 2), padding="SAME"),
+        stax.Relu(),
+        stax.MaxPool((2, 2), strides=(2, 2), padding="SAME"),
+        stax.Flatten(),
     )
     shape, params = init_fn(jax.random.PRNGKey(0), (-1, 5, 4, 1))
     out = apply_fn(params, jnp.ones((2, 5, 4, 1)))
@@ -324,7 +389,9 @@ def test_image_resize_is_r_k_rt(method, sizes, x64):
     expected = np.einsum("ijabcd,ae,bf,cg,dh->ijefgh", full, rh, rh, rw, rw)
     net = stax.serial(base, stax.ImageResize((-1, *sizes, -1), method))
     np.testing.assert_allclose(
-        net.kernel_fn(x1, x2, "nngp"), expected, rtol=CLOSED_FORM_RTOL["float64"],
+        net.kernel_fn(x1, x2, "nngp"),
+        expected,
+        rtol=CLOSED_FORM_RTOL["float64"],
         atol=1e-12,
     )
 
@@ -343,7 +410,10 @@ def test_maxpool_monte_carlo_estimate_matches_direct_gaussian_sampling(x64):
     x = np.asarray(_images(jax.random.PRNGKey(10), 3, (4, 4, 2)))
     conv = stax.Conv(512, (2, 2), padding="SAME", W_std=1.3, b_std=0.1)
     init_fn, apply_fn, _ = stax.serial(
-        conv, stax.Relu(), stax.MaxPool((2, 2), strides=(2, 2)), stax.Flatten(),
+        conv,
+        stax.Relu(),
+        stax.MaxPool((2, 2), strides=(2, 2)),
+        stax.Flatten(),
         stax.Dense(64),
     )
     mc = nt.monte_carlo_kernel_fn(init_fn, apply_fn, jax.random.PRNGKey(11), 64)
@@ -351,7 +421,9 @@ def test_maxpool_monte_carlo_estimate_matches_direct_gaussian_sampling(x64):
 
     # Joint covariance of (example, position) pre-activations of the conv layer;
     # AvgPool((1, 1)) is the identity that asks for every position pair.
-    full = np.asarray(stax.serial(conv, stax.AvgPool((1, 1))).kernel_fn(x, None, "nngp"))
+    full = np.asarray(
+        stax.serial(conv, stax.AvgPool((1, 1))).kernel_fn(x, None, "nngp")
+    )
     n, h, w = 3, 4, 4
     cov = full.transpose(0, 2, 4, 1, 3, 5).reshape(n * h * w, n * h * w)
     z = np.random.default_rng(0).multivariate_normal(np.zeros(n * h * w), cov, 200_000)
