@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import LayerError
+from . import _spatial
+from ._elementwise import full_spatial
 from ._kernel import Kernel
 from ._layer import Layer, make_layer
 
@@ -20,12 +22,30 @@ MSG_DROPOUT_NEEDS_RNG: Final = (
 )
 
 
-def _scale_batch_diagonal(x: jax.Array | None, factor: float) -> jax.Array | None:
-    """Multiply the same-example entries ``x[i, i, ...]`` by ``factor``."""
+def _same_positions(x: jax.Array, batch_ndim: int, full: bool) -> jax.Array:
+    """True where both entries sit at one position: everywhere in the diagonal
+    layout, on the position diagonal in the full one (masks are drawn
+    independently per position, so only those entries share a mask)."""
+    if not full:
+        return jnp.ones((1,) * x.ndim, bool)
+    ones = jnp.ones(x.shape[batch_ndim::2], x.dtype)
+    return _spatial.from_diagonal(ones, 0).astype(bool)[(None,) * batch_ndim]
+
+
+def _scale_batch_diagonal(
+    x: jax.Array | None, factor: float, full: bool
+) -> jax.Array | None:
+    """Multiply the same-example, same-position entries ``x[i, i, ...]`` by ``factor``."""
     if x is None or x.ndim < 2 or x.shape[0] != x.shape[1]:
         return x
     same = jnp.eye(x.shape[0], dtype=bool).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
-    return jnp.where(same, x * factor, x)
+    return jnp.where(same & _same_positions(x, 2, full), x * factor, x)
+
+
+def _scale_variances(x: jax.Array | None, factor: float, full: bool) -> jax.Array | None:
+    if x is None:
+        return None
+    return jnp.where(_same_positions(x, 1, full), x * factor, x)
 
 
 def Dropout(rate: float, mode: Mode = "train") -> Layer:
@@ -97,11 +117,12 @@ def Dropout(rate: float, mode: Mode = "train") -> Layer:
             return k
         factor = 1.0 / rate
         same = factor if k.x1_is_x2 else 1.0
+        full = full_spatial(k)
         return k.replace(
-            nngp=_scale_batch_diagonal(k.nngp, same),
-            ntk=_scale_batch_diagonal(k.ntk, same),
-            cov1=k.cov1 * factor,
-            cov2=None if k.cov2 is None else k.cov2 * factor,
+            nngp=_scale_batch_diagonal(k.nngp, same, full),
+            ntk=_scale_batch_diagonal(k.ntk, same, full),
+            cov1=_scale_variances(k.cov1, factor, full),
+            cov2=_scale_variances(k.cov2, factor, full),
             is_gaussian=False,
         )
 
