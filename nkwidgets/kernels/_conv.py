@@ -152,38 +152,10 @@ def _check_conv_args(
     padding: Any,
     dimension_numbers: Any,
 ) -> tuple[tuple[int, ...], tuple[int, ...], str, DimensionNumbers]:
-    if (
-        not isinstance(filter_shape, Sequence)
-        or len(filter_shape) == 0
-        or not all(isinstance(f, int) and f > 0 for f in filter_shape)
-    ):
-        raise LayerError(
-            name,
-            f"`filter_shape={filter_shape!r}` must be a non-empty tuple of positive "
-            "integers, one per spatial dimension.",
-            "e.g. filter_shape=(3, 3) for images.",
-        )
-    filters = tuple(int(f) for f in filter_shape)
+    filters, strides, pad = _spatial.check_window(
+        name, filter_shape, strides, padding, "filter_shape"
+    )
     n = len(filters)
-    strides = (1,) * n if strides is None else strides
-    if (
-        not isinstance(strides, Sequence)
-        or len(strides) != n
-        or not all(isinstance(v, int) and v > 0 for v in strides)
-    ):
-        raise LayerError(
-            name,
-            f"`strides={strides!r}` must be {n} positive integers, like "
-            f"`filter_shape={filters}`.",
-            f"e.g. strides={(1,) * n}.",
-        )
-    pad = str(padding).upper()
-    if pad not in _spatial.PADDINGS:
-        raise LayerError(
-            name,
-            f"`padding={padding!r}` is not known.",
-            "use 'VALID', 'SAME' or 'CIRCULAR'.",
-        )
     if dimension_numbers is None:
         dimension_numbers = default_dimension_numbers(n)
     lhs, rhs, out = (str(v) for v in dimension_numbers)
@@ -204,7 +176,7 @@ def _check_conv_args(
             f"e.g. {default_dimension_numbers(n)} (NHWC), or "
             f"('NCHW', 'OIHW', 'NCHW') for channels-first images.",
         )
-    return filters, tuple(int(v) for v in strides), pad, (lhs, rhs, out)
+    return filters, strides, pad, (lhs, rhs, out)
 
 
 def _conv_layer(
@@ -398,10 +370,9 @@ def _conv_layer(
         )
         if out_order != sorted(out_order):
             out = out.replace(
-                nngp=_spatial.permute_spatial(out.nngp, out_order, 2, full),
-                ntk=_spatial.permute_spatial(out.ntk, out_order, 2, full),
-                cov1=_spatial.permute_spatial(out.cov1, out_order, cov_ndim, full),
-                cov2=_spatial.permute_spatial(out.cov2, out_order, cov_ndim, full),
+                **_spatial.map_covariances(
+                    out, lambda x, b: _spatial.permute_spatial(x, out_order, b, full)
+                )
             )
         return out
 

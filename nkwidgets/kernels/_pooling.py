@@ -35,42 +35,6 @@ def _spatial_axes(ndim: int, batch_axis: int, channel_axis: int) -> list[int]:
     return [a for a in range(ndim) if a not in skip]
 
 
-def _check_window(
-    name: str, window_shape: Any, strides: Any, padding: Any
-) -> tuple[tuple[int, ...], tuple[int, ...], str]:
-    if (
-        not isinstance(window_shape, Sequence)
-        or len(window_shape) == 0
-        or not all(isinstance(w, int) and w > 0 for w in window_shape)
-    ):
-        raise LayerError(
-            name,
-            f"`window_shape={window_shape!r}` must be a non-empty tuple of positive "
-            "integers, one per spatial dimension.",
-            "e.g. window_shape=(2, 2).",
-        )
-    window = tuple(int(w) for w in window_shape)
-    strides = (1,) * len(window) if strides is None else strides
-    if (
-        not isinstance(strides, Sequence)
-        or len(strides) != len(window)
-        or not all(isinstance(v, int) and v > 0 for v in strides)
-    ):
-        raise LayerError(
-            name,
-            f"`strides={strides!r}` must be {len(window)} positive integers.",
-            f"e.g. strides={window} for non-overlapping windows.",
-        )
-    pad = str(padding).upper()
-    if pad not in _spatial.PADDINGS:
-        raise LayerError(
-            name,
-            f"`padding={padding!r}` is not known.",
-            "use 'VALID', 'SAME' or 'CIRCULAR'.",
-        )
-    return window, tuple(int(v) for v in strides), pad
-
-
 def _window_shapes(
     name: str,
     window: tuple[int, ...],
@@ -119,7 +83,9 @@ def _pool_layer(
     average: bool,
     normalize_edges: bool,
 ) -> Layer:
-    window, strides, padding = _check_window(name, window_shape, strides, padding)
+    window, strides, padding = _spatial.check_window(
+        name, window_shape, strides, padding, "window_shape"
+    )
     n = len(window)
     shape_fn, init_fn = _window_shapes(
         name, window, strides, padding, batch_axis, channel_axis
@@ -141,9 +107,7 @@ def _pool_layer(
             return counts.reshape((-1,) + (1,) * (ndim - axis - 1))
         return window[i]
 
-    def pool(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
-        if x is None or jnp.ndim(x) == 0:
-            return x
+    def pool(x: jax.Array, batch_ndim: int) -> jax.Array:
         for dim in range(n):
             size = x.shape[_spatial.pair_axes(batch_ndim, dim)[0]]
             for a in _spatial.pair_axes(batch_ndim, dim):
@@ -156,13 +120,7 @@ def _pool_layer(
         del kwargs
         _spatial.check_rank(name, k.shape1, n, "window")
         _require_full(name, k)
-        cov_ndim = 1 if k.diagonal_batch else 2
-        return k.replace(
-            nngp=pool(k.nngp, 2),
-            ntk=pool(k.ntk, 2),
-            cov1=pool(k.cov1, cov_ndim),
-            cov2=pool(k.cov2, cov_ndim),
-        )
+        return k.replace(**_spatial.map_covariances(k, pool))
 
     return make_layer(
         f"{name}({window})",
@@ -239,23 +197,17 @@ def _global_pool(name: str, batch_axis: int, channel_axis: int, average: bool) -
         axes = tuple(_spatial_axes(inputs.ndim, batch_axis, channel_axis))
         return (jnp.mean if average else jnp.sum)(inputs, axis=axes)
 
-    def reduce(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
-        if x is None or jnp.ndim(x) <= batch_ndim:
-            return x
+    def reduce(x: jax.Array, batch_ndim: int) -> jax.Array:
         axes = tuple(range(batch_ndim, x.ndim))
         return (jnp.mean if average else jnp.sum)(x, axis=axes)
 
     def kernel_transform(k: Kernel, **kwargs: Any) -> Kernel:
         del kwargs
         _require_full(name, k)
-        cov_ndim = 1 if k.diagonal_batch else 2
         ndim = len(k.shape1)
         batch_first = ndim == 0 or batch_axis % ndim < channel_axis % ndim
         return k.replace(
-            nngp=reduce(k.nngp, 2),
-            ntk=reduce(k.ntk, 2),
-            cov1=reduce(k.cov1, cov_ndim),
-            cov2=reduce(k.cov2, cov_ndim),
+            **_spatial.map_covariances(k, reduce),
             diagonal_spatial=False,
             is_reversed=False,
             batch_axis=0 if batch_first else 1,
@@ -306,7 +258,9 @@ def MaxPool(
     as ``lax.reduce_window`` does, so padding never wins the maximum.
     """
     name = "MaxPool"
-    window, strides, padding = _check_window(name, window_shape, strides, padding)
+    window, strides, padding = _spatial.check_window(
+        name, window_shape, strides, padding, "window_shape"
+    )
     shape_fn, init_fn = _window_shapes(
         name, window, strides, padding, batch_axis, channel_axis
     )

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from ..errors import LayerError
+from . import _spatial
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
 
@@ -78,10 +78,8 @@ def ImageResize(
         )
 
     def resize(
-        x: jax.Array | None, sizes: list[int], batch_ndim: int, full: bool
-    ) -> Any:
-        if x is None or jnp.ndim(x) == 0:
-            return x
+        x: jax.Array, sizes: list[int], batch_ndim: int, full: bool
+    ) -> jax.Array:
         target = list(x.shape[:batch_ndim])
         for size in sizes:
             target += [size, size] if full else [size]
@@ -116,12 +114,8 @@ def ImageResize(
                 "received only same-position covariances, but resizing mixes positions.",
                 "call the network's kernel_fn on raw inputs, which keeps them all.",
             )
-        cov_ndim = 1 if k.diagonal_batch else 2
         return k.replace(
-            nngp=resize(k.nngp, sizes, 2, full),
-            ntk=resize(k.ntk, sizes, 2, full),
-            cov1=resize(k.cov1, sizes, cov_ndim, full),
-            cov2=resize(k.cov2, sizes, cov_ndim, full),
+            **_spatial.map_covariances(k, lambda x, b: resize(x, sizes, b, full))
         )
 
     return make_layer(

@@ -23,8 +23,8 @@ on zeros.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -204,3 +204,66 @@ def check_rank(name: str, shape: Sequence[int], n_spatial: int, what: str) -> No
             f"reshape the inputs (e.g. digits as x.reshape(-1, 8, 8, 1)), or give "
             f"the layer {max(len(shape) - 2, 1)} spatial sizes.",
         )
+
+
+def check_window(
+    name: str, shape: Any, strides: Any, padding: Any, arg: str
+) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    """Validate a filter or pooling window, its strides and padding, as LayerErrors.
+
+    ``arg`` names the window argument in messages (``filter_shape``,
+    ``window_shape``). ``strides=None`` means 1 along every dimension.
+    """
+    if (
+        not isinstance(shape, Sequence)
+        or len(shape) == 0
+        or not all(isinstance(w, int) and w > 0 for w in shape)
+    ):
+        raise LayerError(
+            name,
+            f"`{arg}={shape!r}` must be a non-empty tuple of positive integers, "
+            "one per spatial dimension.",
+            f"e.g. {arg}=(3, 3) for images.",
+        )
+    window = tuple(int(w) for w in shape)
+    n = len(window)
+    strides = (1,) * n if strides is None else strides
+    if (
+        not isinstance(strides, Sequence)
+        or len(strides) != n
+        or not all(isinstance(v, int) and v > 0 for v in strides)
+    ):
+        raise LayerError(
+            name,
+            f"`strides={strides!r}` must be {n} positive integers, like `{arg}={window}`.",
+            f"e.g. strides={(1,) * n}.",
+        )
+    pad = str(padding).upper()
+    if pad not in PADDINGS:
+        raise LayerError(
+            name,
+            f"`padding={padding!r}` is not known.",
+            "use 'VALID', 'SAME' or 'CIRCULAR'.",
+        )
+    return window, tuple(int(v) for v in strides), pad
+
+
+def map_covariances(
+    k: Any, fn: Callable[[jax.Array, int], jax.Array]
+) -> dict[str, jax.Array | None]:
+    """``fn(array, batch_ndim)`` applied to a Kernel's nngp, ntk, cov1 and cov2.
+
+    Missing arrays (``None``) and the input kernel's scalar NTK pass through;
+    the result is meant for ``k.replace(**...)``.
+    """
+    cov_ndim = 1 if k.diagonal_batch else 2
+
+    def apply(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
+        return x if x is None or jnp.ndim(x) == 0 else fn(x, batch_ndim)
+
+    return {
+        "nngp": apply(k.nngp, 2),
+        "ntk": apply(k.ntk, 2),
+        "cov1": apply(k.cov1, cov_ndim),
+        "cov2": apply(k.cov2, cov_ndim),
+    }
