@@ -14,7 +14,7 @@ from ._errors import DeviceCountError as DeviceCountError
 from ._errors import MemoryBudgetError as MemoryBudgetError
 from ._experiment import Experiment as Experiment
 from ._experiment import ExperimentResult as ExperimentResult
-from ._experiment import PredictSettings as PredictSettings
+from ._prediction import PredictSettings as PredictSettings
 from ._job import Event as Event
 from ._job import Job as Job
 from ._job import JobCancelled as JobCancelled

@@ -23,21 +23,8 @@ from ..kernels._layer import Layer
 from ._blocks import Block, plan_blocks
 from ._errors import CacheError
 from ._job import Job, JobCancelled, JobContext
+from ._prediction import PredictSettings, predict_mse, probe_indices
 from ._runner import ExperimentRunner
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictSettings:
-    """Predictions of the infinite network trained by gradient descent on MSE.
-
-    ``t`` are training times (``math.inf`` = converged); ``diag_reg`` is added to
-    the train kernel's diagonal relative to its mean diagonal, as in Neural
-    Tangents. The default 1e-4 keeps float32 solves stable at ``t = inf``.
-    """
-
-    t: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, math.inf)
-    learning_rate: float = 1.0
-    diag_reg: float = 1e-4
 
 
 @dataclasses.dataclass
@@ -49,8 +36,10 @@ class ExperimentResult:
         "test_train": (n_test, n_train)}}``; entries of blocks not computed
         (a cancelled job's partial result) are NaN.
       predictions: ``{"nngp"|"ntk": {"t": (T,), "fx_test": (T, n_test, C),
-        "accuracy": (T,), "mse": (T,)}}``; MSE is the mean over test points and
-        classes of the squared error.
+        "accuracy": (T,), "mse": (T,), ...}}``; MSE is the mean over test points
+        and classes of the squared error; the other keys (train scores, the dense
+        time grid, probe points with their ensemble standard deviation) are
+        listed in :func:`nkwidgets.compute._prediction.predict_mse`.
       dataset: the data the kernels were computed on.
       seconds: wall time of the kernel computation and of the predictions.
       blocks: ``{"total", "computed", "reused"}``: blocks planned, computed by
@@ -163,6 +152,13 @@ class Experiment:
         with jax.enable_x64(self.dtype == "float64"):
             return self._run(context)
 
+    def _probe_nngp(self, dtype: Any) -> np.ndarray | None:
+        """NNGP among the probe test points: the prior of their uncertainty bands."""
+        if "nngp" not in self.compute or self.predict is None:
+            return None
+        x = self.dataset.x_test[probe_indices(self.dataset, self.predict)].astype(dtype)
+        return np.asarray(self.network.kernel_fn(x, None, "nngp"))
+
     def _run(self, context: JobContext) -> ExperimentResult:
         ds = self.dataset
         runner = ExperimentRunner(self)
@@ -232,10 +228,9 @@ class Experiment:
         if self.predict is not None:
             context.check_cancelled()
             t1 = time.monotonic()
-            predictions = {
-                name: predict_mse(k["train_train"], k["test_train"], ds, self.predict)
-                for name, k in kernels.items()
-            }
+            predictions = predict_mse(
+                kernels, ds, self.predict, self._probe_nngp(runner.dtype)
+            )
             seconds["predictions"] = time.monotonic() - t1
             context.emit("prediction", predictions=predictions)
         return ExperimentResult(kernels, predictions, ds, seconds, stats)
@@ -249,36 +244,6 @@ def _fill(target: np.ndarray, block: Block, value: np.ndarray) -> None:
         target[
             block.col0 : block.col0 + block.cols, block.row0 : block.row0 + block.rows
         ] = value.T
-
-
-def predict_mse(
-    k_train_train: np.ndarray,
-    k_test_train: np.ndarray,
-    ds: Dataset,
-    settings: PredictSettings,
-) -> dict[str, np.ndarray]:
-    """Test predictions of gradient descent on MSE at every ``settings.t``."""
-    from .. import predict
-
-    predict_fn = predict.gradient_descent_mse(
-        k_train_train,
-        ds.y_train.astype(k_train_train.dtype),
-        learning_rate=settings.learning_rate,
-        diag_reg=settings.diag_reg,
-    )
-    t = np.asarray(settings.t, dtype=k_train_train.dtype)
-    _, fx_test = predict_fn(
-        t=t, fx_train_0=0.0, fx_test_0=0.0, k_test_train=k_test_train
-    )
-    fx_test = np.asarray(fx_test)
-    accuracy = (fx_test.argmax(-1) == ds.labels_test[None, :]).mean(-1)
-    mse = ((fx_test - ds.y_test[None]) ** 2).mean((-2, -1))
-    return {
-        "t": np.asarray(settings.t, float),
-        "fx_test": fx_test,
-        "accuracy": accuracy,
-        "mse": mse,
-    }
 
 
 def _check_block_finite(values: dict[str, Any], block: Block) -> None:
