@@ -81,7 +81,7 @@ def batch(
       ``kernel_fn`` unbatched.
 
     Raises:
-      MemoryBudgetError: the estimate exceeds the budget; names a batch size
+      nkwidgets.compute.MemoryBudgetError: the estimate exceeds the budget; names a batch size
         that fits.
       BlockError: ``kernel_fn`` raised; names the block and the original error.
 
