@@ -1,6 +1,6 @@
 /**
  * JupyterLab entry point of nkwidgets: registers the widget views with the
- * Jupyter widget manager.
+ * Jupyter widget manager, and the `%%nk` editor support (src/editor/).
  */
 
 import type {
@@ -9,6 +9,7 @@ import type {
 } from '@jupyterlab/application';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
+import { editorPlugin } from './editor/plugin';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 const widgetsPlugin: JupyterFrontEndPlugin<void> = {
@@ -26,4 +27,4 @@ const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   },
 };
 
-export default [widgetsPlugin];
+export default [widgetsPlugin, editorPlugin];
