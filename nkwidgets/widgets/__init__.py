@@ -2,4 +2,7 @@
 
 from ._architecture_builder import ArchitectureBuilder as ArchitectureBuilder
 from ._kernel_heatmap import KernelHeatmap as KernelHeatmap
+from ._kip_view import KipView as KipView
+from ._parameterization_plot import ParameterizationPlot as ParameterizationPlot
 from ._prediction_view import PredictionView as PredictionView
+from ._spectrum_plot import SpectrumPlot as SpectrumPlot

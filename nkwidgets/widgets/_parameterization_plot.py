@@ -1,0 +1,160 @@
+"""Standard vs NTK parameterization across widths: three panels of one comparison.
+
+Draws a :class:`~nkwidgets.parameterization.ParameterizationComparison`:
+how far finite networks' NTKs are from their limits, the largest stable
+learning rate, and test accuracy of finite vs infinitely wide networks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from ..parameterization import ParameterizationComparison
+
+# Okabe-Ito: the NTK parameterization in the house NTK blue, the standard one
+# in vermillion, the shared NNGP in the house NNGP orange.
+PARAMETERIZATION_COLOURS: Final = {"ntk": "#0072B2", "standard": "#D55E00"}
+PARAMETERIZATION_TITLES: Final = {"ntk": "NTK param.", "standard": "standard param."}
+NNGP_COLOUR: Final = "#E69F00"
+
+
+class ParameterizationPlot(w.VBox):
+    """Kernel distance, stable learning rate and test accuracy against width."""
+
+    def __init__(self, comparison: ParameterizationComparison):
+        self.comparison = comparison
+        c = comparison
+        self.distance_fig = self._figure(
+            "Finite NTK vs its limit",
+            "‖eNTK − NTK‖ / ‖NTK‖",
+            c.ntk_distance,
+            log_y=True,
+        )
+        self.lr_fig = self._figure(
+            "Largest stable learning rate",
+            "2n / λ_max(NTK)",
+            c.learning_rate,
+            log_y=True,
+        )
+        self.accuracy_fig = self._accuracy_figure()
+        super().__init__(
+            [
+                w.HBox([self.distance_fig, self.lr_fig]),
+                self.accuracy_fig,
+                w.HTML(
+                    f"NNGPs of the two parameterizations differ by at most "
+                    f"{c.nngp_max_difference:.1e} (relative) at every width; "
+                    f"NNGP regression accuracy {c.nngp_accuracy:.1%}."
+                ),
+            ]
+        )
+
+    def _figure(
+        self, title: str, y_label: str, series: dict[str, np.ndarray], log_y: bool
+    ) -> bq.Figure:
+        x_scale = bq.LogScale()
+        y_scale = bq.LogScale() if log_y else bq.LinearScale()
+        marks = [
+            bq.Lines(
+                x=self.comparison.widths,
+                y=values,
+                scales={"x": x_scale, "y": y_scale},
+                colors=[PARAMETERIZATION_COLOURS[p]],
+                marker="circle",
+                marker_size=40,
+                stroke_width=2,
+                labels=[PARAMETERIZATION_TITLES[p]],
+                display_legend=True,
+            )
+            for p, values in series.items()
+        ]
+        return _make_figure(
+            title, marks, x_scale, y_scale, y_label, ".1e", "bottom-left"
+        )
+
+    def _accuracy_figure(self) -> bq.Figure:
+        c = self.comparison
+        x_scale, y_scale = bq.LogScale(), bq.LinearScale()
+        scales = {"x": x_scale, "y": y_scale}
+        marks: list[Any] = []
+        for p, finite in c.finite_accuracy.items():
+            colour = PARAMETERIZATION_COLOURS[p]
+            marks.append(
+                bq.Lines(
+                    x=c.widths,
+                    y=finite,
+                    scales=scales,
+                    colors=[colour],
+                    marker="circle",
+                    marker_size=40,
+                    stroke_width=2,
+                    labels=[f"finite, {PARAMETERIZATION_TITLES[p]}"],
+                    display_legend=True,
+                )
+            )
+            marks.append(
+                bq.Lines(
+                    x=c.widths,
+                    y=c.kernel_accuracy[p],
+                    scales=scales,
+                    colors=[colour],
+                    line_style="dashed",
+                    stroke_width=1.5,
+                    labels=[f"infinite width, {PARAMETERIZATION_TITLES[p]}"],
+                    display_legend=True,
+                )
+            )
+        marks.append(
+            bq.Lines(
+                x=[c.widths[0], c.widths[-1]],
+                y=[c.nngp_accuracy] * 2,
+                scales=scales,
+                colors=[NNGP_COLOUR],
+                line_style="dotted",
+                stroke_width=1.5,
+                labels=["NNGP (both)"],
+                display_legend=True,
+            )
+        )
+        return _make_figure(
+            f"Test accuracy after {c.steps} GD steps at {c.lr_fraction:g} × the largest rate",
+            marks,
+            x_scale,
+            y_scale,
+            "test accuracy",
+            ".0%",
+            "bottom-right",
+            width="900px",
+        )
+
+
+def _make_figure(
+    title: str,
+    marks: list[Any],
+    x_scale: Any,
+    y_scale: Any,
+    y_label: str,
+    y_format: str,
+    legend: str,
+    width: str = "440px",
+) -> bq.Figure:
+    return bq.Figure(
+        marks=marks,
+        axes=[
+            bq.Axis(scale=x_scale, label="hidden width N", tick_format=".0f"),
+            bq.Axis(
+                scale=y_scale,
+                orientation="vertical",
+                label=y_label,
+                tick_format=y_format,
+            ),
+        ],
+        title=title,
+        legend_location=legend,
+        layout=w.Layout(width=width, height="320px"),
+        fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+    )

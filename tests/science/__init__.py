@@ -1,0 +1,1 @@
+"""Tests of the science floor: ``nkwidgets/_science/``."""

@@ -1,0 +1,76 @@
+"""Tests of ``nkwidgets/widgets/_spectrum_plot.py`` and ``_parameterization_plot.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nkwidgets.errors import InputError
+from nkwidgets.parameterization import ParameterizationComparison
+from nkwidgets.spectrum import LearningCurve, fit_power_law
+from nkwidgets.widgets import ParameterizationPlot, SpectrumPlot
+
+
+def test_spectrum_plot_fits_the_chosen_range_and_refits_on_the_slider():
+    k = np.arange(1, 201, dtype=float)
+    # A power law k^-2 up to rank 50, then a steeper tail: the range matters.
+    values = np.where(k <= 50, k**-2.0, 50.0**-2 * (k / 50) ** -4.0)
+    plot = SpectrumPlot({"nngp": values, "ntk": 2 * values}, fit_range=(1, 50))
+    assert plot.fits["nngp"].exponent == pytest.approx(2.0)
+    assert plot.fits["ntk"].amplitude == pytest.approx(2.0)
+    assert "α = 2.00" in plot.points["ntk"].labels[0]
+    plot.range_slider.value = (60, 200)
+    assert plot.fits["nngp"].exponent == pytest.approx(4.0)
+    np.testing.assert_allclose(
+        plot.fit_lines["nngp"].y, fit_power_law(values, x_min=60, x_max=200)([60, 200])
+    )
+    assert plot.spectrum_fig.marks[0].colors == ["#E69F00"]
+
+
+def test_negative_tail_is_off_the_log_axis_and_a_bad_range_says_so():
+    values = np.array([1.0, 0.25, 0.1, -1e-9])
+    plot = SpectrumPlot({"ntk": values}, fit_range=(1, 3))
+    assert len(plot.points["ntk"].y) == 3
+    plot.range_slider.value = (1, 4)
+    assert "x_max" in plot.fit_text.value
+    with pytest.raises(InputError, match="fit_range"):
+        SpectrumPlot({"ntk": values}, fit_range=(3, 9))
+
+
+def test_learning_curves_beside_the_spectrum():
+    sizes = np.array([10, 20, 40])
+    curve = LearningCurve(
+        sizes=sizes,
+        test_mse={"nngp": sizes**-0.5, "ntk": sizes**-0.7},
+        test_mse_std={"nngp": 0 * sizes, "ntk": 0 * sizes},
+        test_accuracy=None,
+        fits={
+            "nngp": fit_power_law(sizes**-0.5, sizes),
+            "ntk": fit_power_law(sizes**-0.7, sizes),
+        },
+    )
+    plot = SpectrumPlot({"ntk": np.arange(1, 11.0) ** -1}, learning_curve=curve)
+    labels = [m.labels[0] for m in plot.curve_fig.marks if m.display_legend]
+    assert labels == ["NNGP  α_D = 0.50", "NTK  α_D = 0.70"]
+
+
+def test_parameterization_plot_draws_every_series():
+    widths = np.array([16, 64])
+    two = {"ntk": np.array([0.3, 0.15]), "standard": np.array([0.31, 0.16])}
+    c = ParameterizationComparison(
+        widths=widths,
+        ntk_distance=two,
+        ntk_scale={"ntk": np.array([7.0, 7.0]), "standard": np.array([100.0, 400.0])},
+        learning_rate={"ntk": np.array([10.0, 10.0]), "standard": np.array([0.4, 0.1])},
+        finite_accuracy=two,
+        finite_accuracy_std=two,
+        kernel_accuracy=two,
+        nngp_accuracy=0.9,
+        nngp_max_difference=0.0,
+        steps=10,
+        lr_fraction=0.5,
+    )
+    plot = ParameterizationPlot(c)
+    np.testing.assert_array_equal(plot.lr_fig.marks[1].y, [0.4, 0.1])
+    assert len(plot.accuracy_fig.marks) == 5  # finite + kernel per param., NNGP
+    assert plot.accuracy_fig.marks[-1].y.tolist() == [0.9, 0.9]
