@@ -74,3 +74,90 @@ export function categoricalColour(label: number): string {
   const n = CATEGORICAL.length;
   return CATEGORICAL[((Math.trunc(label) % n) + n) % n] as string;
 }
+
+type Triple = readonly [number, number, number];
+
+/** D65 white point of sRGB, for CIELAB. */
+const WHITE: Triple = [0.95047, 1, 1.08883];
+
+function linearOf(channel: number): number {
+  const s = channel / 255;
+  return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+}
+
+function channelOf(linear: number): number {
+  const s =
+    linear <= 0.0031308 ? 12.92 * linear : 1.055 * linear ** (1 / 2.4) - 0.055;
+  return Math.round(255 * Math.min(1, Math.max(0, s)));
+}
+
+/** 8-bit sRGB to CIELAB (D65). */
+export function srgbToLab(rgb: Triple): [number, number, number] {
+  const [r, g, b] = rgb.map(linearOf) as [number, number, number];
+  const xyz = [
+    0.4124 * r + 0.3576 * g + 0.1805 * b,
+    0.2126 * r + 0.7152 * g + 0.0722 * b,
+    0.0193 * r + 0.1192 * g + 0.9505 * b,
+  ];
+  const f = xyz.map((v, i) => {
+    const t = (v as number) / (WHITE[i] as number);
+    return t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116;
+  }) as [number, number, number];
+  return [116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])];
+}
+
+/** CIELAB (D65) to 8-bit sRGB, clipped to the gamut. */
+export function labToSrgb(lab: Triple): [number, number, number] {
+  const fy = (lab[0] + 16) / 116;
+  const f = [fy + lab[1] / 500, fy, fy - lab[2] / 200];
+  const [x, y, z] = f.map((v, i) => {
+    const t = v ** 3 > 216 / 24389 ? v ** 3 : (116 * v - 16) / (24389 / 27);
+    return t * (WHITE[i] as number);
+  }) as [number, number, number];
+  return [
+    channelOf(3.2406 * x - 1.5372 * y - 0.4986 * z),
+    channelOf(-0.9689 * x + 1.8758 * y + 0.0415 * z),
+    channelOf(0.0557 * x - 0.204 * y + 1.057 * z),
+  ];
+}
+
+/**
+ * End and middle colours of Moreland's cool-warm diverging map (K. Moreland,
+ * "Diverging Color Maps for Scientific Visualization", ISVC 2009): blue and
+ * red of equal lightness around a light grey.
+ */
+export const COOL_WARM_ANCHORS: ReadonlyArray<Triple> = [
+  [59, 76, 192],
+  [221, 221, 221],
+  [180, 4, 38],
+];
+
+/**
+ * A diverging lookup table for signed quantities centred on 0 (the NTK -
+ * NNGP difference): blue below, grey at the middle, red above. Interpolated
+ * linearly in CIELAB between `COOL_WARM_ANCHORS`, so lightness rises evenly
+ * to the middle and falls evenly after it, and equal distances from 0 read
+ * equally strong on both sides. (Moreland interpolates in his Msh space,
+ * which bends the path through more saturated colours; CIELAB is close and
+ * simpler.)
+ */
+export function coolWarmLut(): Uint8ClampedArray {
+  const labs = COOL_WARM_ANCHORS.map(srgbToLab);
+  const lut = new Uint8ClampedArray(LUT_SIZE * 3);
+  for (let i = 0; i < LUT_SIZE; i++) {
+    const t = (2 * i) / (LUT_SIZE - 1);
+    const segment = t < 1 ? 0 : 1;
+    const u = t - segment;
+    const a = labs[segment] as Triple;
+    const b = labs[segment + 1] as Triple;
+    lut.set(
+      labToSrgb([
+        a[0] + u * (b[0] - a[0]),
+        a[1] + u * (b[1] - a[1]),
+        a[2] + u * (b[2] - a[2]),
+      ]),
+      3 * i,
+    );
+  }
+  return lut;
+}

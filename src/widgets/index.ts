@@ -9,7 +9,7 @@ import {
   KERNEL_HEATMAP_SERIALIZERS,
   initializeModel as initializeKernelHeatmap,
   render as renderKernelHeatmap,
-} from './kernel_heatmap';
+} from './kernel_heatmap/index';
 
 const kernelHeatmap = defineWidget({
   name: 'KernelHeatmap',

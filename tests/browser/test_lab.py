@@ -244,3 +244,205 @@ def test_notebook_draws_widgets(lab_url: str, browser, notebook: str) -> None:
         # Also on failure, so a failing check can be looked at.
         page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
         page.close()
+
+
+#: A digest of the first kernel heatmap canvas's pixels, to tell redraws apart.
+HEATMAP_DIGEST = f"""() => {{
+  const canvas = {PANEL}.querySelector('canvas.nk-kernel-heatmap');
+  const {{ data }} = canvas.getContext('2d')
+    .getImageData(0, 0, canvas.width, canvas.height);
+  let hash = 0;
+  for (let i = 0; i < data.length; i += 4) {{
+    hash = (hash * 31 + data[i] + 7 * data[i + 1] + 13 * data[i + 2]) >>> 0;
+  }}
+  return `${{canvas.width}}x${{canvas.height}}:${{hash}}`;
+}}"""
+
+
+#: Append a code cell to the open notebook and run it.
+ADD_AND_RUN_CELL = """async code => {
+  const app = window.jupyterapp;
+  const notebook = app.shell.currentWidget.content;
+  notebook.activeCellIndex = notebook.widgets.length - 1;
+  await app.commands.execute('notebook:insert-cell-below');
+  notebook.activeCell.model.sharedModel.setSource(code);
+  await app.commands.execute('notebook:run-cell');
+}"""
+
+EMPTY_AND_ERROR_CELL = """\
+waiting = KernelHeatmap(8, title="no blocks yet")
+failed = KernelHeatmap(8, title="a failed run", blocks_total=4)
+failed.error = "BlockError: train_train[0:4, 0:4] has NaN entries. Fix: use float64."
+HBox([waiting, failed])"""
+
+#: Resolves once the kernel has handled every message sent before it: the
+#: shell channel is ordered, so the view's state changes (comm messages) are in
+#: the kernel's widget models when an empty execute request is answered. A
+#: page reload drops what the websocket has not sent yet.
+KERNEL_ROUND_TRIP = """() => window.jupyterapp.shell.currentWidget
+  .sessionContext.session.kernel.requestExecute({ code: '', silent: true }).done"""
+
+CHANGE_THEME = """theme =>
+  window.jupyterapp.commands.execute('apputils:change-theme', { theme })"""
+
+
+def _next_frame(page) -> None:
+    """Wait until the view has drawn what the last action asked for."""
+    page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+
+
+@pytest.mark.timeout(300)
+def test_heatmap_hover_toggle_and_zoom(lab_url: str, browser) -> None:
+    """The demo heatmap's tooltip, kernel and colour toggles and zoom, with
+    screenshots ``test-artifacts/heatmap_*.png`` of each state."""
+    page = browser.new_page(
+        viewport={"width": 1400, "height": 1000}, device_scale_factor=2
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(RUN_TIMEOUT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(f"{lab_url}/lab/tree/tests/browser/heatmap_demo.ipynb?reset")
+        page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget")
+        page.wait_for_function(KERNEL_IDLE)
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+        )
+        page.wait_for_function(
+            f"() => {PANEL}.querySelector('canvas.nk-kernel-heatmap')"
+        )
+        page.wait_for_function(ALL_BLOCKS_DONE)
+        page.wait_for_function(KERNEL_IDLE)
+        _next_frame(page)
+        widget = page.locator(".nk-kernel-heatmap-root:visible").first
+        widget.scroll_into_view_if_needed()
+        canvas = widget.locator("canvas.nk-kernel-heatmap")
+        pressed = widget.locator("button[aria-pressed='true']")
+        assert pressed.all_text_contents() == ["NNGP", "values"]
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_nngp.png"))
+
+        # Hover: the bottom-right corner of the canvas is always matrix.
+        box = canvas.bounding_box()
+        assert box is not None
+        canvas.hover(position={"x": box["width"] - 20, "y": box["height"] - 20})
+        tooltip = widget.locator(".nk-kernel-heatmap-tooltip")
+        tooltip.wait_for(state="visible")
+        text = tooltip.inner_text()
+        assert "row i = " in text and "NNGP = " in text, text
+        # Rows are sorted by class, so the last rows shown are class 2.
+        assert "class of i: right, class of j: right" in text, text
+        page.locator(
+            ".jp-OutputArea-output:visible:has(.nk-kernel-heatmap)"
+        ).first.screenshot(path=str(ARTIFACTS / "heatmap_hover.png"))
+        page.mouse.move(0, 0)
+        tooltip.wait_for(state="hidden")
+
+        # Kernel toggle: each choice redraws, and the choice is model state.
+        digests = {"nngp": page.evaluate(HEATMAP_DIGEST)}
+        for label, name in (("NTK", "ntk"), ("NTK \u2212 NNGP", "difference")):
+            widget.get_by_role("button", name=label, exact=True).click()
+            page.wait_for_function(
+                f"() => {PANEL}.querySelector("
+                "\".nk-kernel-heatmap-segment[aria-pressed='true']\")"
+                f".dataset.value === '{name}'"
+            )
+            _next_frame(page)
+            digests[name] = page.evaluate(HEATMAP_DIGEST)
+            widget.screenshot(path=str(ARTIFACTS / f"heatmap_{name}.png"))
+        assert len(set(digests.values())) == 3, digests
+
+        widget.get_by_role("button", name="NTK", exact=True).click()
+        widget.get_by_role("button", name="correlation", exact=True).click()
+        _next_frame(page)
+        assert page.evaluate(HEATMAP_DIGEST) != digests["ntk"]
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_correlation.png"))
+
+        # Zoom: a click zooms to the class block under it; Escape resets.
+        reset = widget.get_by_role("button", name="reset zoom")
+        assert not reset.is_visible()
+        before = page.evaluate(HEATMAP_DIGEST)
+        canvas.click(position={"x": box["width"] - 20, "y": box["height"] - 20})
+        reset.wait_for(state="visible")
+        _next_frame(page)
+        assert page.evaluate(HEATMAP_DIGEST) != before
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_zoom.png"))
+        canvas.press("Escape")
+        reset.wait_for(state="hidden")
+
+        # A dragged rectangle zooms to it; the reset button zooms out.
+        x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 60, y0 + 40, steps=5)
+        page.mouse.up()
+        reset.wait_for(state="visible")
+        _next_frame(page)
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_drag_zoom.png"))
+        reset.click()
+        reset.wait_for(state="hidden")
+        _next_frame(page)
+        assert page.evaluate(HEATMAP_DIGEST) == before
+
+        # Reload: view state and the whole matrix live in the widget model, so
+        # a new page draws the same picture from the kernel's widget state.
+        widget.get_by_role("button", name="NTK \u2212 NNGP", exact=True).click()
+        canvas.click(position={"x": box["width"] - 20, "y": box["height"] - 20})
+        reset.wait_for(state="visible")
+        _next_frame(page)
+        shown = page.evaluate(HEATMAP_DIGEST)
+        page.evaluate(KERNEL_ROUND_TRIP)
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.reload()
+        page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget")
+        page.wait_for_function(KERNEL_IDLE)
+        page.wait_for_function(
+            f"() => {PANEL}.querySelector('canvas.nk-kernel-heatmap')"
+        )
+        page.wait_for_function(
+            f"expected => ({HEATMAP_DIGEST})() === expected", arg=shown
+        )
+        assert widget.locator("button[aria-pressed='true']").all_text_contents() == [
+            "NTK \u2212 NNGP",
+            "correlation",
+        ]
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_reloaded.png"))
+        widget.get_by_role("button", name="reset zoom").click()
+        widget.get_by_role("button", name="NNGP", exact=True).click()
+        widget.get_by_role("button", name="values", exact=True).click()
+
+        # Empty and error states, in a cell added to the running notebook.
+        page.evaluate(ADD_AND_RUN_CELL, EMPTY_AND_ERROR_CELL)
+        states = page.locator(
+            ".jp-OutputArea-output:visible:has(.nk-kernel-heatmap-error:not([hidden]))"
+        ).first
+        states.wait_for(state="visible")
+        assert states.locator(".nk-kernel-heatmap-empty:visible").all_inner_texts() == [
+            "waiting for blocks\u2026",
+            "no blocks arrived",
+        ]
+        assert "has NaN entries" in states.locator("[role=alert]:visible").inner_text()
+        states.screenshot(path=str(ARTIFACTS / "heatmap_empty_error.png"))
+
+        # Dark theme: canvases repaint from the theme's CSS variables.
+        _next_frame(page)
+        light = page.evaluate(HEATMAP_DIGEST)
+        assert light == digests["nngp"]
+        page.evaluate(CHANGE_THEME, "JupyterLab Dark")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+        _next_frame(page)
+        # Class boundaries are drawn in the theme's background colour.
+        assert page.evaluate(HEATMAP_DIGEST) != light
+        widget.screenshot(path=str(ARTIFACTS / "heatmap_dark.png"))
+        states.screenshot(path=str(ARTIFACTS / "heatmap_empty_error_dark.png"))
+        page.evaluate(CHANGE_THEME, "JupyterLab Light")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+        assert not errors, errors
+    finally:
+        page.screenshot(
+            path=str(ARTIFACTS / "heatmap_interactions.png"), full_page=True
+        )
+        page.close()

@@ -1,7 +1,9 @@
 """Tests of ``nkwidgets/widgets/_kernel_heatmap.py`` and its serialization.
 
 No kernel runs here: ``comm.create_comm`` is replaced by a recorder, so each
-test sees exactly the messages the widget would put on the wire.
+test sees exactly the messages the widget would put on the wire, and
+``replay`` plays them into a front-end model the way
+``src/widgets/kernel_heatmap/model.ts`` does.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import comm
@@ -21,21 +25,24 @@ import traitlets
 from comm.base_comm import BaseComm
 
 import nkwidgets
+from nkwidgets.compute import Event
+from nkwidgets.compute._blocks import Block
 from nkwidgets.errors import InputError
 from nkwidgets.widgets import KernelHeatmap, _kernel_heatmap
-from nkwidgets.widgets._serialization import FLOAT32_SERIALIZATION
+from nkwidgets.widgets._experiment_view import ExperimentView
 
 REPO = Path(__file__).resolve().parents[2]
-TS_TWIN = REPO / "src" / "widgets" / "kernel_heatmap.ts"
+TS_MODEL = REPO / "src" / "widgets" / "kernel_heatmap" / "model.ts"
 
 
 @dataclass
 class Message:
-    """One comm message as it would leave the kernel."""
+    """One comm message as it would leave the kernel, with when it left."""
 
     msg_type: str
     data: dict[str, Any]
     buffers: list[bytes] = field(default_factory=list)
+    at: float = 0.0
 
 
 class RecordingComm(BaseComm):
@@ -43,6 +50,7 @@ class RecordingComm(BaseComm):
 
     def __init__(self, **kwargs: Any) -> None:
         self.messages: list[Message] = []
+        self.lock = threading.Lock()
         super().__init__(**kwargs)
 
     def publish_msg(
@@ -55,27 +63,28 @@ class RecordingComm(BaseComm):
     ) -> None:
         del metadata, keys
         # Bytes now: the widget must not rely on buffers staying unchanged.
-        self.messages.append(
-            Message(msg_type, data or {}, [bytes(b) for b in buffers or []])
+        message = Message(
+            msg_type, data or {}, [bytes(b) for b in buffers or []], time.perf_counter()
         )
+        with self.lock:
+            self.messages.append(message)
 
-    def blocks(self) -> list[Message]:
+    def of(self, method: str) -> list[Message]:
+        return [m for m in self.messages if m.data.get("method") == method]
+
+    def frames(self) -> list[Message]:
+        """The custom messages carrying blocks."""
         return [
-            m
-            for m in self.messages
-            if m.data.get("method") == "custom"
-            and m.data["content"].get("type") == "block"
+            m for m in self.of("custom") if m.data["content"].get("type") == "blocks"
         ]
 
     def value_syncs(self) -> list[np.ndarray]:
-        """Every full ``values`` matrix sent after the comm opened, flat."""
+        """Every full ``values`` stack sent after the comm opened, flat."""
         out = []
-        for m in self.messages:
-            if m.data.get("method") != "update":
-                continue
+        for m in self.of("update"):
             for path, buffer in zip(m.data["buffer_paths"], m.buffers, strict=True):
                 if path == ["values"]:
-                    out.append(FLOAT32_SERIALIZATION["from_json"](buffer, None))
+                    out.append(np.frombuffer(buffer, "<f4"))
         return out
 
 
@@ -93,45 +102,129 @@ def sent(widget: ipywidgets.Widget) -> RecordingComm:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """A settable clock for the throttle: ``clock[0] = t``."""
+    """A settable clock for the frame throttle: ``clock[0] = t``."""
     now = [1000.0]
-    monkeypatch.setattr(_kernel_heatmap.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(_kernel_heatmap, "_clock", lambda: now[0])
     return now
 
 
-def test_block_message_carries_one_float32_buffer():
-    heatmap = KernelHeatmap(4, 6)
+def replay(messages: list[Message]) -> dict[str, Any]:
+    """The state a front end holds after ``messages``, as model.ts builds it."""
+    state: dict[str, Any] = {}
+    for m in messages:
+        if m.msg_type == "comm_open" or m.data.get("method") == "update":
+            state.update(m.data["state"])
+            for path, buffer in zip(m.data["buffer_paths"], m.buffers, strict=True):
+                state[path[0]] = np.frombuffer(buffer, "<f4").copy()
+        elif m.data.get("method") == "custom" and m.data["content"]["type"] == "blocks":
+            shape = (len(state["kernels"]), state["n_rows"], state["n_cols"])
+            values = state["values"].reshape(shape)
+            for header, buffer in zip(
+                m.data["content"]["blocks"], m.buffers, strict=True
+            ):
+                k = state["kernels"].index(header["kernel"])
+                r, c, rows, cols = (
+                    header[key] for key in ("row0", "col0", "rows", "cols")
+                )
+                values[k, r : r + rows, c : c + cols] = np.frombuffer(
+                    buffer, "<f4"
+                ).reshape(rows, cols)
+    return state
+
+
+def test_frame_carries_blocks_tagged_with_their_kernel(clock):
+    heatmap = KernelHeatmap(4, 6, kernels=("nngp", "ntk"))
+    heatmap.add_block(0, 0, {"nngp": np.zeros((1, 1)), "ntk": np.zeros((1, 1))})
+    # The first frame carries the whole `values`; the next one, a frame
+    # interval later but before the next full sync, carries just the blocks.
+    clock[0] += 1.2 / _kernel_heatmap.FRAMES_PER_S
     block = np.arange(6, dtype=np.float64).reshape(2, 3) / 7
-    heatmap.add_block(2, 3, block)
+    heatmap.add_block(2, 3, block, kernel="ntk")
 
-    (message,) = sent(heatmap).blocks()
-    assert message.data["content"] == {
-        "type": "block",
-        "row0": 2,
-        "col0": 3,
-        "rows": 2,
-        "cols": 3,
+    (frame,) = sent(heatmap).frames()
+    assert frame.data["content"] == {
+        "type": "blocks",
+        "blocks": [{"kernel": "ntk", "row0": 2, "col0": 3, "rows": 2, "cols": 3}],
     }
-    assert message.buffers == [block.astype("<f4").tobytes()]
+    assert frame.buffers == [block.astype("<f4").tobytes()]
+    assert sent(heatmap).of("update")[-1].data["state"] == {"blocks_done": 2}
+    np.testing.assert_array_equal(
+        heatmap.matrix("ntk")[2:4, 3:6], block.astype(np.float32)
+    )
 
 
-def test_blocks_stream_without_resending_the_matrix(clock):
-    heatmap = KernelHeatmap(8, blocks_total=16)
-    for i in range(8):
-        heatmap.add_block(i, 0, np.ones((1, 4)))
-    # The first block syncs (nothing was synced yet); the next seven arrive
-    # within the throttle interval and go out as block messages only.
-    assert len(sent(heatmap).blocks()) == 8
-    assert len(sent(heatmap).value_syncs()) == 1
+def test_thousand_blocks_make_at_most_twenty_frames_a_second(clock):
+    # Simulated time: 1,000 blocks, one per millisecond, for 1 s.
+    n, size = 40, 4
+    rng = np.random.default_rng(0)
+    nngp = rng.normal(size=(n, n)).astype(np.float32)
+    ntk = rng.normal(size=(n, n)).astype(np.float32)
+    origins = [(r, c) for r in range(0, n, size) for c in range(0, n, size)] * 10
+    heatmap = KernelHeatmap(n, kernels=("nngp", "ntk"), blocks_total=len(origins))
+    opened = len(sent(heatmap).messages)
+    for r, c in origins:
+        clock[0] += 0.001
+        cut = np.s_[r : r + size, c : c + size]
+        heatmap.add_block(r, c, {"nngp": nngp[cut], "ntk": ntk[cut]})
 
-    clock[0] += _kernel_heatmap.VALUES_SYNC_MIN_INTERVAL_S
-    heatmap.add_block(0, 4, np.ones((1, 4)))
-    assert len(sent(heatmap).value_syncs()) == 2
+    updates = sent(heatmap).of("update")
+    # 20 frames in 1 s plus the leading one; the last (blocks_total reached)
+    # may come early.
+    assert len(updates) <= 22, len(updates)
+    assert len(sent(heatmap).frames()) <= 22
+    state = replay(sent(heatmap).messages)
+    assert state["blocks_done"] == 1000
+    # Exact: float32 in, the same float32 bits out.
+    np.testing.assert_array_equal(
+        state["values"].reshape(2, n, n), np.stack([nngp, ntk])
+    )
+    assert len(sent(heatmap).messages) - opened == len(updates) + len(
+        sent(heatmap).frames()
+    )
+
+
+def test_tight_loop_in_real_time_is_throttled_and_completed_by_a_trailing_frame():
+    n, size = 32, 2
+    matrix = np.random.default_rng(1).normal(size=(n, n)).astype(np.float32)
+    origins = [(r, c) for r in range(0, n, size) for c in range(0, n, size)] * 4
+    assert len(origins) == 1024
+    heatmap = KernelHeatmap(n)  # blocks_total unknown: nothing forces a flush
+    start = time.perf_counter()
+    for r, c in origins:
+        heatmap.add_block(r, c, matrix[r : r + size, c : c + size])
+    elapsed = time.perf_counter() - start
+    # The trailing frame is due one frame interval after the last one; the
+    # wait allows for a loaded machine that runs the timer thread late.
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        last = sent(heatmap).of("update")[-1].data["state"]
+        if last.get("blocks_done") == len(origins):
+            break
+        time.sleep(0.01)
+
+    updates = [m for m in sent(heatmap).of("update") if m.at >= start]
+    span = updates[-1].at - updates[0].at
+    # Leading frame plus at most one per 1/20 s after it (+1 for timer
+    # scheduling jitter at the end).
+    assert len(updates) <= _kernel_heatmap.FRAMES_PER_S * span + 2, (
+        len(updates),
+        span,
+        elapsed,
+    )
+    gaps = np.diff([m.at for m in updates])
+    # Frames are timed when decided and stamped when published; on a loaded
+    # machine a publish may lag its decision by a few ms, so two stamps can
+    # sit closer than a frame interval, but not by half of one.
+    assert gaps.size == 0 or gaps.min() >= 0.5 / _kernel_heatmap.FRAMES_PER_S, (
+        gaps.min()
+    )
+    state = replay(sent(heatmap).messages)
+    assert state["blocks_done"] == 1024
+    np.testing.assert_array_equal(state["values"].reshape(n, n), matrix)
 
 
 def test_values_round_trip_and_final_flush(clock):
-    # Frozen clock: only the first block and the final flush sync `values`.
-    del clock
+    del clock  # frozen: only the first block and the last one sync `values`
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(6, 6)).astype(np.float32)
     heatmap = KernelHeatmap(6, blocks_total=4)
@@ -139,15 +232,15 @@ def test_values_round_trip_and_final_flush(clock):
         for c in (0, 3):
             heatmap.add_block(r, c, matrix[r : r + 3, c : c + 3])
 
-    last = sent(heatmap).value_syncs()[-1]
-    np.testing.assert_array_equal(last.reshape(6, 6), matrix)
-    np.testing.assert_array_equal(heatmap.values, matrix)
+    assert len(sent(heatmap).value_syncs()) == 2
+    np.testing.assert_array_equal(sent(heatmap).value_syncs()[-1].reshape(6, 6), matrix)
+    np.testing.assert_array_equal(heatmap.matrix(), matrix)
 
-    # The wire form (flat bytes) restores the same matrix, as when the front
-    # end sends state back.
+    # The wire form (flat bytes) restores the same stack, as when a saved
+    # notebook's widget state is loaded.
     restored = KernelHeatmap(6)
     restored.set_state({"values": heatmap.get_state("values")["values"]})
-    np.testing.assert_array_equal(restored.values, matrix)
+    np.testing.assert_array_equal(restored.matrix(), matrix)
 
 
 def test_unfilled_cells_are_nan_until_their_block_arrives():
@@ -156,17 +249,6 @@ def test_unfilled_cells_are_nan_until_their_block_arrives():
     heatmap.flush()
     synced = sent(heatmap).value_syncs()[-1].reshape(2, 3)
     np.testing.assert_array_equal(synced, [[np.nan, 5, 6], [np.nan] * 3])
-
-
-def test_colour_range_widens_with_blocks_and_ignores_nan():
-    heatmap = KernelHeatmap(4)
-    heatmap.add_block(0, 0, [[1.0, 2.0], [np.nan, 3.0]])
-    assert (heatmap.vmin, heatmap.vmax) == (1.0, 3.0)
-    heatmap.add_block(2, 2, [[-0.5, 2.5], [0.0, 1.0]])
-    assert (heatmap.vmin, heatmap.vmax) == (-0.5, 3.0)
-    heatmap.add_block(2, 0, np.full((2, 2), np.nan))
-    assert (heatmap.vmin, heatmap.vmax) == (-0.5, 3.0)
-    assert heatmap.blocks_done == 3
 
 
 def test_add_block_from_threads():
@@ -188,35 +270,44 @@ def test_add_block_from_threads():
         thread.join()
 
     assert heatmap.blocks_done == len(origins)
-    np.testing.assert_array_equal(heatmap.values, matrix)
-    blocks = sent(heatmap).blocks()
-    assert len(blocks) == len(origins)
-    for message in blocks:
-        content = message.data["content"]
-        r, c = content["row0"], content["col0"]
-        expected = matrix[r : r + size, c : c + size].astype("<f4").tobytes()
-        assert message.buffers == [expected]
+    np.testing.assert_array_equal(heatmap.matrix(), matrix)
     # Reaching blocks_total flushes, so the last sync is the whole matrix.
     np.testing.assert_array_equal(sent(heatmap).value_syncs()[-1].reshape(n, n), matrix)
-    assert (heatmap.vmin, heatmap.vmax) == (matrix.min(), matrix.max())
+    np.testing.assert_array_equal(
+        replay(sent(heatmap).messages)["values"].reshape(n, n), matrix
+    )
 
 
-def test_mirrored_block_fills_both_triangles_and_counts_once():
-    heatmap = KernelHeatmap(4, blocks_total=3)
+def test_mirrored_blocks_of_two_kernels_fill_both_triangles_and_count_once():
+    heatmap = KernelHeatmap(4, kernels=("nngp", "ntk"), blocks_total=3)
     upper = np.arange(4.0).reshape(2, 2)
-    heatmap.add_block(0, 2, upper, mirror=True)
-    np.testing.assert_array_equal(heatmap.values[0:2, 2:4], upper)
-    np.testing.assert_array_equal(heatmap.values[2:4, 0:2], upper.T)
+    heatmap.add_block(0, 2, {"nngp": upper, "ntk": 2 * upper}, mirror=True)
+    np.testing.assert_array_equal(heatmap.matrix("nngp")[0:2, 2:4], upper)
+    np.testing.assert_array_equal(heatmap.matrix("nngp")[2:4, 0:2], upper.T)
+    np.testing.assert_array_equal(heatmap.matrix("ntk")[2:4, 0:2], 2 * upper.T)
     assert heatmap.blocks_done == 1
-    blocks = sent(heatmap).blocks()
-    assert [(m.data["content"]["row0"], m.data["content"]["col0"]) for m in blocks] == [
-        (0, 2),
-        (2, 0),
-    ]
-    assert blocks[1].buffers == [upper.T.astype("<f4").tobytes()]
-    # A diagonal block is its own mirror image: sent once.
-    heatmap.add_block(0, 0, np.eye(2), mirror=True)
-    assert len(sent(heatmap).blocks()) == 3
+    # A diagonal block is its own mirror image.
+    heatmap.add_block(0, 0, np.eye(2), kernel="ntk", mirror=True)
+    assert heatmap.blocks_done == 2
+    assert np.isnan(heatmap.matrix("nngp")[0:2, 0:2]).all()
+
+
+def test_kernel_names_are_checked():
+    heatmap = KernelHeatmap(2, kernels=("nngp", "ntk"))
+    with pytest.raises(InputError, match="name the kernel"):
+        heatmap.add_block(0, 0, np.eye(2))
+    with pytest.raises(InputError, match="Did you mean 'ntk'"):
+        heatmap.add_block(0, 0, np.eye(2), kernel="ntkk")
+    with pytest.raises(InputError, match="not shown by this heatmap"):
+        KernelHeatmap(2).kernel = "difference"
+    with pytest.raises(InputError, match="distinct names"):
+        KernelHeatmap(2, kernels=("ntk", "ntk"))
+    assert heatmap.blocks_done == 0
+    heatmap.kernel = "difference"
+    assert heatmap.kernel_choices() == ["nngp", "ntk", "difference"]
+    # Dropping a kernel falls back to a kernel still held.
+    heatmap.kernels = ["ntk"]
+    assert (heatmap.kernel, heatmap.values.shape) == ("ntk", (1, 2, 2))
 
 
 def test_blocks_outside_the_matrix_are_rejected():
@@ -226,6 +317,44 @@ def test_blocks_outside_the_matrix_are_rejected():
     with pytest.raises(InputError, match="2-d"):
         heatmap.add_block(0, 0, np.ones(4))
     assert heatmap.blocks_done == 0
+
+
+def test_view_state_is_validated_and_survives_a_state_round_trip():
+    heatmap = KernelHeatmap(
+        6,
+        kernels=("nngp", "ntk"),
+        row_labels=[1, 0, 1, 0, 2, 2],
+        class_names=["a", "b", "c"],
+    )
+    with pytest.raises(InputError, match=r"\[\] or \[row0, row1, col0, col1\]"):
+        heatmap.zoom = [0, 7, 0, 3]
+    with pytest.raises(InputError, match="must be one of"):
+        heatmap.color_mode = "log"
+    with pytest.raises(InputError, match="needs a square"):
+        KernelHeatmap(2, 3).color_mode = "correlation"
+    with pytest.raises(InputError, match="one per col"):
+        KernelHeatmap(2, 3, col_labels=[0, 1])
+
+    # What a view sets (zoom, kernel, colour mode) comes back through the
+    # comm as plain JSON, and is part of the state a notebook saves.
+    heatmap.set_state(
+        {"zoom": [2, 4, 0, 2], "kernel": "difference", "color_mode": "correlation"}
+    )
+    state = heatmap.get_state()
+    assert (state["zoom"], state["kernel"], state["color_mode"]) == (
+        [2, 4, 0, 2],
+        "difference",
+        "correlation",
+    )
+    assert state["class_names"] == ["a", "b", "c"]
+    assert state["sort_by_class"] is True
+    # A resize to a non-square shape drops what no longer applies.
+    heatmap.reset(3, 5)
+    assert (heatmap.zoom, heatmap.color_mode, heatmap.row_labels.size) == (
+        [],
+        "values",
+        0,
+    )
 
 
 def test_unknown_keyword_suggests_the_trait():
@@ -238,18 +367,50 @@ def test_reset_resizes_and_clears():
     heatmap.add_block(0, 0, np.ones((2, 2)))
     heatmap.error = "boom"
     heatmap.reset(3, 5, blocks_total=2)
-    assert heatmap.values.shape == (3, 5)
+    assert heatmap.values.shape == (1, 3, 5)
     assert np.isnan(heatmap.values).all()
     assert (heatmap.blocks_done, heatmap.blocks_total, heatmap.error) == (0, 2, "")
     assert heatmap.row_labels.size == 0
 
 
-def test_from_matrix_sends_the_whole_matrix():
+def test_from_matrix_sends_the_whole_stack():
     matrix = np.arange(12.0).reshape(3, 4)
     heatmap = KernelHeatmap.from_matrix(matrix, title="K", row_labels=[0, 0, 1])
     np.testing.assert_array_equal(sent(heatmap).value_syncs()[-1].reshape(3, 4), matrix)
-    assert (heatmap.vmin, heatmap.vmax, heatmap.blocks_done) == (0.0, 11.0, 1)
+    assert heatmap.blocks_done == 1
     assert heatmap.row_labels.dtype == np.int32
+    both = KernelHeatmap.from_matrix({"nngp": matrix, "ntk": 3 * matrix})
+    np.testing.assert_array_equal(both.matrix("ntk"), 3 * matrix)
+    with pytest.raises(InputError, match="one shape"):
+        KernelHeatmap.from_matrix({"nngp": matrix, "ntk": matrix.T})
+
+
+def test_experiment_view_streams_both_kernels_into_one_heatmap():
+    labels = np.array([1, 0, 1, 0], np.int32)
+    plan = [Block("train_train", 0, 2, 0, 2), Block("train_train", 0, 2, 2, 2),
+            Block("train_train", 2, 2, 2, 2)]  # fmt: skip
+    experiment = SimpleNamespace(
+        dataset=SimpleNamespace(
+            name="toy", x_train=np.zeros((4, 3)), labels_train=labels
+        ),
+        compute=("nngp", "ntk"),
+        predict=None,
+        dtype="float64",
+        blocks=lambda: plan,
+    )
+    view = ExperimentView(experiment)
+    heatmap = view.heatmap
+    assert heatmap.kernels == ["nngp", "ntk"] and heatmap.blocks_total == 3
+    full = np.arange(16.0).reshape(4, 4)
+    full = full + full.T
+    for block in plan:
+        cut = np.s_[block.row0 : block.row0 + 2, block.col0 : block.col0 + 2]
+        values = {"nngp": full[cut], "ntk": 2 * full[cut]}
+        view.on_event(Event("block_done", {"block": block, "values": values}))
+    np.testing.assert_array_equal(heatmap.matrix("nngp"), full)
+    np.testing.assert_array_equal(heatmap.matrix("ntk"), 2 * full)
+    view.on_event(Event("failed", {"error": ValueError("boom")}))
+    assert heatmap.error == "ValueError: boom"
 
 
 def _satisfies_caret(version: str, caret_range: str) -> bool:
@@ -291,7 +452,7 @@ def test_synced_traits_match_the_typescript_interface():
         and trait.metadata.get("sync")
         and not name.startswith("_")
     ]
-    keys = _ts_interface_keys(TS_TWIN.read_text(), "KernelHeatmapModel")
+    keys = _ts_interface_keys(TS_MODEL.read_text(), "KernelHeatmapModel")
     assert own == keys
     base = set(ipywidgets.DOMWidget.class_trait_names(sync=True))
     assert set(KernelHeatmap.class_trait_names(sync=True)) - base == set(own)
