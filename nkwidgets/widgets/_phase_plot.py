@@ -1,0 +1,552 @@
+"""Live plots of training phases: ``PhasePlot`` (learning rate) and ``OrderChaosPlot``.
+
+``PhasePlot`` subscribes to a Job running
+:func:`nkwidgets.phase.learning_rate_sweeps` and draws what its events carry;
+it never trains. ``OrderChaosPlot`` draws an
+:class:`~nkwidgets.phase.OrderChaosDiagram` and recomputes it when a control
+changes (a 100 x 100 grid takes about a second on CPU once compiled).
+
+References:
+  Lewkowycz et al., `The large learning rate phase of deep learning: the
+  catapult mechanism <https://arxiv.org/abs/2003.02218>`_, 2020, figure 1.
+
+  Xiao, Pennington, Schoenholz, `Disentangling trainability and
+  generalization in deep neural networks <https://arxiv.org/abs/1912.13053>`_,
+  ICML 2020, figure 1.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from ..compute import Event, Job
+from ..phase import (
+    DIAGRAM_FIELDS,
+    OrderChaosDiagram,
+    PhaseRun,
+    PhaseSweep,
+    order_chaos_diagram,
+)
+
+# Okabe & Ito's colour-blind-safe palette, one colour per model (width).
+MODEL_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+# Background bands per phase: lazy sky blue, catapult orange, divergent vermillion.
+PHASE_COLOURS = {"lazy": "#56B4E9", "catapult": "#E69F00", "divergent": "#D55E00"}
+PHASE_OPACITY = 0.12
+THEORY_ETA = 2.0  # eta * lambda_0 where the lazy phase ends in theory
+# Divergent runs have no final loss: they sit at this height (axes fraction).
+DIVERGED_Y = 0.95
+
+
+def _figure(
+    title: str, axes: list[bq.Axis], marks: list[Any], width: str = "420px"
+) -> bq.Figure:
+    return bq.Figure(
+        marks=marks,
+        axes=axes,
+        title=title,
+        layout=w.Layout(width=width, height="320px"),
+        fig_margin={"top": 50, "bottom": 50, "left": 65, "right": 20},
+        legend_location="top-left",
+    )
+
+
+class PhasePlot(w.VBox):
+    """Final loss and :math:`\\lambda_T/\\lambda_0` against :math:`\\eta\\lambda_0`, one colour per model.
+
+    Bands shade the phases measured on the last model to finish (the widest,
+    if models are listed by width); a dashed line marks the theory's
+    :math:`\\eta\\lambda_0 = 2`, dotted lines each model's measured divergence
+    point. Clicking a point (or :meth:`select`) shows that run's loss and
+    :math:`\\lambda_t/\\lambda_0` curves below.
+
+    Args:
+      job: a sweep Job to subscribe to (``None``: feed :meth:`on_event`, or
+        use :meth:`from_sweeps`).
+    """
+
+    def __init__(self, job: Job | None = None):
+        self.runs: dict[str, dict[int, PhaseRun]] = {}
+        self.sweeps: dict[str, PhaseSweep] = {}
+        self.selected: PhaseRun | None = None
+        self.x_scale = bq.LogScale()
+        self.loss_scale = bq.LogScale()
+        self.ratio_scale = bq.LinearScale()
+        self.band_scale = bq.LinearScale(min=0.0, max=1.0)
+        self.bands: dict[str, bq.Lines] = {
+            phase: bq.Lines(
+                x=[],
+                y=[],
+                scales={"x": self.x_scale, "y": self.band_scale},
+                fill="inside",
+                colors=[colour],
+                fill_colors=[colour],
+                fill_opacities=[PHASE_OPACITY],
+                opacities=[0.0],
+                labels=[phase],
+            )
+            for phase, colour in PHASE_COLOURS.items()
+        }
+        self.theory_lines = [
+            self._vline(THEORY_ETA, "black", "dashed") for _ in range(2)
+        ]
+        self._marks: dict[str, dict[str, Any]] = {}
+        axes_x = [bq.Axis(scale=self.x_scale, label="η · λ0", tick_format=".3~g")]
+        self.loss_fig = _figure(
+            "Final loss (× at the top: diverged)",
+            [
+                *axes_x,
+                bq.Axis(
+                    scale=self.loss_scale,
+                    side="left",
+                    label="loss after training",
+                    tick_format=".0e",
+                ),
+            ],
+            [*self.bands.values(), self.theory_lines[0]],
+        )
+        self.ratio_fig = _figure(
+            "Final top NTK eigenvalue λT / λ0",
+            [
+                bq.Axis(scale=self.x_scale, label="η · λ0", tick_format=".3~g"),
+                bq.Axis(
+                    scale=self.ratio_scale,
+                    side="left",
+                    label="λT / λ0",
+                    tick_format=".2f",
+                ),
+            ],
+            [*self._band_copies(), self.theory_lines[1]],
+        )
+        self.curves = RunCurves()
+        self.status = w.HTML("waiting for runs…")
+        super().__init__(
+            [self.status, w.HBox([self.loss_fig, self.ratio_fig]), self.curves.box]
+        )
+        if job is not None:
+            job.subscribe(self.on_event)
+
+    @classmethod
+    def from_sweeps(
+        cls, sweeps: Mapping[str, PhaseSweep] | Iterable[PhaseSweep]
+    ) -> PhasePlot:
+        """A plot of finished sweeps (``learning_rate_sweep`` results)."""
+        plot = cls()
+        items = sweeps.values() if isinstance(sweeps, Mapping) else sweeps
+        for sweep in items:
+            for run in sweep.runs:
+                plot.on_event(Event("run_done", {"run": run}))
+            plot.on_event(Event("sweep_done", {"sweep": sweep}))
+        return plot
+
+    # Marks ---------------------------------------------------------------
+
+    def _band_copies(self) -> list[bq.Lines]:
+        self.ratio_bands = {
+            phase: bq.Lines(
+                x=[],
+                y=[],
+                scales={"x": self.x_scale, "y": self.band_scale},
+                fill="inside",
+                colors=[PHASE_COLOURS[phase]],
+                fill_colors=[PHASE_COLOURS[phase]],
+                fill_opacities=[PHASE_OPACITY],
+                opacities=[0.0],
+            )
+            for phase in PHASE_COLOURS
+        }
+        return list(self.ratio_bands.values())
+
+    def _vline(self, x: float, colour: str, style: str) -> bq.Lines:
+        return bq.Lines(
+            x=[x, x],
+            y=[0.0, 1.0],
+            scales={"x": self.x_scale, "y": self.band_scale},
+            colors=[colour],
+            line_style=style,
+            stroke_width=1.5,
+        )
+
+    def _model_marks(self, label: str) -> dict[str, Any]:
+        if label in self._marks:
+            return self._marks[label]
+        colour = MODEL_COLOURS[len(self._marks) % len(MODEL_COLOURS)]
+
+        def scatter(y_scale: Any, marker: str, legend: bool) -> bq.Scatter:
+            mark = bq.Scatter(
+                x=[],
+                y=[],
+                scales={"x": self.x_scale, "y": y_scale},
+                colors=[colour],
+                marker=marker,
+                default_size=60,
+                labels=[label],
+                display_legend=legend,
+                interactions={"click": "select"},
+                unselected_style={"opacity": 0.9},
+            )
+            mark.on_element_click(
+                lambda m, content, label=label: self._clicked(label, m, content)
+            )
+            return mark
+
+        marks = {
+            "colour": colour,
+            "loss": scatter(self.loss_scale, "circle", True),
+            "ratio": scatter(self.ratio_scale, "circle", False),
+            "loss_div": scatter(self.band_scale, "cross", False),
+            "ratio_div": scatter(self.band_scale, "cross", False),
+            "divergence": [self._vline(np.nan, colour, "dotted") for _ in range(2)],
+            "order": {},
+        }
+        self._marks[label] = marks
+        self.loss_fig.marks = [
+            *self.loss_fig.marks,
+            marks["loss"],
+            marks["loss_div"],
+            marks["divergence"][0],
+        ]
+        self.ratio_fig.marks = [
+            *self.ratio_fig.marks,
+            marks["ratio"],
+            marks["ratio_div"],
+            marks["divergence"][1],
+        ]
+        return marks
+
+    # Events --------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Job subscriber: draw each finished run, the boundaries, the status."""
+        data = event.data
+        if event.kind == "started":
+            self.status.value = f"training {len(data['labels'])} model(s) at {len(data['eta_lambda0'])} learning rates…"
+        elif event.kind == "lambda0":
+            rates = data["rates"]
+            self.status.value = (
+                f"{html.escape(data['label'])}: λ0 = {rates.lambda0:.4g}, "
+                f"η_crit = 2/λ0 = {rates.eta_crit:.4g}; training…"
+            )
+        elif event.kind == "run_done":
+            run: PhaseRun = data["run"]
+            self.runs.setdefault(run.label, {})[run.index] = run
+            self._draw_model(run.label)
+        elif event.kind == "progress":
+            self.status.value = (
+                f"{data['done']} / {data['total']} run-steps · {data['elapsed']:.1f} s"
+            )
+        elif event.kind == "sweep_done":
+            sweep: PhaseSweep = data["sweep"]
+            self.sweeps[sweep.label] = sweep
+            self._draw_boundaries(sweep)
+        elif event.kind == "done":
+            self.status.value = self._summary()
+        elif event.kind == "failed":
+            self.status.value = (
+                '<span style="color: var(--jp-error-color1)">'
+                f"{html.escape(type(data['error']).__name__)}: {html.escape(str(data['error']))}</span>"
+            )
+        elif event.kind == "cancelled":
+            self.status.value = "Cancelled; finished runs are kept."
+
+    def _draw_model(self, label: str) -> None:
+        marks = self._model_marks(label)
+        runs = sorted(self.runs[label].values(), key=lambda r: r.eta_lambda0)
+        alive = [r for r in runs if r.phase != "divergent"]
+        dead = [r for r in runs if r.phase == "divergent"]
+        marks["order"] = {
+            "alive": [r.index for r in alive],
+            "dead": [r.index for r in dead],
+        }
+        x_alive = np.array([r.eta_lambda0 for r in alive])
+        x_dead = np.array([r.eta_lambda0 for r in dead])
+        with marks["loss"].hold_sync():
+            marks["loss"].x, marks["loss"].y = (
+                x_alive,
+                np.array([r.final_loss for r in alive]),
+            )
+        with marks["ratio"].hold_sync():
+            marks["ratio"].x, marks["ratio"].y = (
+                x_alive,
+                np.array([r.final_lambda_ratio for r in alive]),
+            )
+        for key in ("loss_div", "ratio_div"):
+            with marks[key].hold_sync():
+                marks[key].x, marks[key].y = x_dead, np.full(x_dead.size, DIVERGED_Y)
+
+    def _draw_boundaries(self, sweep: PhaseSweep) -> None:
+        for line in self._model_marks(sweep.label)["divergence"]:
+            line.x = [sweep.divergence, sweep.divergence]
+        lo = float(np.min(sweep.eta_lambda0)) / 1.2
+        hi = float(np.max(sweep.eta_lambda0)) * 1.2
+        edges = {
+            "lazy": (lo, sweep.lazy_end),
+            "catapult": (
+                sweep.lazy_end,
+                sweep.divergence if np.isfinite(sweep.divergence) else hi,
+            ),
+            "divergent": (sweep.divergence, hi),
+        }
+        for phase, (a, b) in edges.items():
+            ok = np.isfinite(a) and np.isfinite(b) and b > a
+            x = [a, b, b, a, a] if ok else []
+            y = [0.0, 0.0, 1.0, 1.0, 0.0] if ok else []
+            for band in (self.bands[phase], self.ratio_bands[phase]):
+                with band.hold_sync():
+                    band.x, band.y = x, y
+        self.status.value = self._summary()
+
+    def _summary(self) -> str:
+        parts = []
+        for label, sweep in self.sweeps.items():
+            parts.append(
+                f"<b>{html.escape(label)}</b>: λ0 = {sweep.lambda0:.4g}; lazy phase ends at "
+                f"ηλ0 ≈ {sweep.lazy_end:.3g} (theory 2), divergence at ≈ {sweep.divergence:.3g}"
+            )
+        return "<br>".join(parts) or "no finished sweep"
+
+    # Selection -----------------------------------------------------------
+
+    def _clicked(self, label: str, mark: bq.Scatter, content: dict[str, Any]) -> None:
+        index = content.get("data", {}).get("index", content.get("index"))
+        if index is None:
+            return
+        order = self._marks[label]["order"]
+        kind = (
+            "dead"
+            if mark in (self._marks[label]["loss_div"], self._marks[label]["ratio_div"])
+            else "alive"
+        )
+        self.select(label, order[kind][int(index)])
+
+    def select(self, label: str, index: int) -> PhaseRun:
+        """Show the curves of run ``index`` (its position in the grid) of model ``label``."""
+        try:
+            run = self.runs[label][index]
+        except KeyError:
+            known = {k: sorted(v) for k, v in self.runs.items()}
+            raise KeyError(
+                f"no finished run ({label!r}, {index}); finished runs: {known}."
+            ) from None
+        self.selected = run
+        self.curves.show(run, self._marks[label]["colour"])
+        return run
+
+
+class RunCurves:
+    """Loss and :math:`\\lambda_t/\\lambda_0` against step for one run."""
+
+    def __init__(self) -> None:
+        self.step_scale = bq.LinearScale()
+        self.loss_scale = bq.LogScale()
+        self.ratio_scale = bq.LinearScale()
+        self.loss_line = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": self.step_scale, "y": self.loss_scale},
+            stroke_width=2,
+        )
+        self.ratio_line = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": self.step_scale, "y": self.ratio_scale},
+            stroke_width=2,
+            marker="circle",
+            marker_size=20,
+        )
+        self.loss_fig = _figure(
+            "Click a point to see its run",
+            [
+                bq.Axis(scale=self.step_scale, label="step"),
+                bq.Axis(
+                    scale=self.loss_scale, side="left", label="loss", tick_format=".0e"
+                ),
+            ],
+            [self.loss_line],
+        )
+        self.ratio_fig = _figure(
+            "λt / λ0",
+            [
+                bq.Axis(scale=self.step_scale, label="step"),
+                bq.Axis(
+                    scale=self.ratio_scale,
+                    side="left",
+                    label="λt / λ0",
+                    tick_format=".2f",
+                ),
+            ],
+            [self.ratio_line],
+        )
+        self.box = w.HBox([self.loss_fig, self.ratio_fig])
+
+    def show(self, run: PhaseRun, colour: str) -> None:
+        steps = np.arange(run.loss.size)
+        keep = np.isfinite(run.loss) & (run.loss > 0)
+        with self.loss_line.hold_sync():
+            self.loss_line.x, self.loss_line.y = steps[keep], run.loss[keep]
+            self.loss_line.colors = [colour]
+        ratio = run.lambdas / run.lambda0
+        ok = np.isfinite(ratio)
+        with self.ratio_line.hold_sync():
+            self.ratio_line.x, self.ratio_line.y = run.lambda_steps[ok], ratio[ok]
+            self.ratio_line.colors = [colour]
+        stop = (
+            f", stopped at step {run.diverged_at}"
+            if run.diverged_at is not None
+            else ""
+        )
+        self.loss_fig.title = (
+            f"{run.label} · ηλ0 = {run.eta_lambda0:.3g} · {run.phase}{stop}"
+        )
+        self.ratio_fig.title = f"λt / λ0 (final {run.final_lambda_ratio:.3f})"
+
+
+# What each diagram field is drawn as: (title, transform). log10 where the
+# quantity spans decades (depth scales, condition numbers).
+FIELD_DISPLAY: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "chi1": ("χ1", lambda v: v),
+    "q_star": ("q*", lambda v: v),
+    "chi_q": ("χq", lambda v: v),
+    "xi_q": ("log10 ξq", np.log10),
+    "c_star": ("c*", lambda v: v),
+    "chi_c": ("χc", lambda v: v),
+    "xi_c": ("log10 ξc", np.log10),
+    "kappa": ("log10 NTK condition number", np.log10),
+}
+
+
+def display_values(diagram: OrderChaosDiagram, field: str) -> np.ndarray:
+    """The heatmap colours: the field, log10 where it spans decades, non-finite as NaN."""
+    _, transform = FIELD_DISPLAY[field]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = transform(np.asarray(diagram.field(field), np.float64))
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+class OrderChaosPlot(w.VBox):
+    """A heatmap of one order–chaos field with the :math:`\\chi_1 = 1` line.
+
+    Controls pick the field, the activation and the depth of the NTK condition
+    number; a change recomputes the diagram with ``compute`` (default
+    :func:`nkwidgets.phase.order_chaos_diagram`) on the same grid.
+
+    Args:
+      diagram: the diagram to show first.
+      field: one of :data:`nkwidgets.phase.DIAGRAM_FIELDS`.
+      compute: ``compute(activation, sigma_w2, sigma_b2, depth=...)``.
+    """
+
+    def __init__(
+        self,
+        diagram: OrderChaosDiagram,
+        field: str = "kappa",
+        compute: Callable[..., OrderChaosDiagram] = order_chaos_diagram,
+    ):
+        if field not in DIAGRAM_FIELDS:
+            raise ValueError(f"`field={field!r}` must be one of {DIAGRAM_FIELDS}.")
+        self.diagram = diagram
+        self.compute = compute
+        self.x_scale = bq.LinearScale()
+        self.y_scale = bq.LinearScale()
+        self.color_scale = bq.ColorScale(scheme="viridis")
+        self.heatmap = bq.HeatMap(
+            x=diagram.sigma_w2,
+            y=diagram.sigma_b2,
+            color=display_values(diagram, field),
+            scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
+            null_color="#bbbbbb",
+        )
+        self.critical = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": self.x_scale, "y": self.y_scale},
+            colors=["white"],
+            stroke_width=3,
+            labels=["χ1 = 1"],
+            display_legend=True,
+        )
+        self.figure = bq.Figure(
+            marks=[self.heatmap, self.critical],
+            axes=[
+                bq.Axis(scale=self.x_scale, label="σw²"),
+                bq.Axis(scale=self.y_scale, side="left", label="σb²"),
+                bq.ColorAxis(scale=self.color_scale, side="right"),
+            ],
+            layout=w.Layout(width="560px", height="440px"),
+            fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 80},
+            legend_location="top-left",
+        )
+        self.field = w.Dropdown(
+            options=[(FIELD_DISPLAY[f][0], f) for f in DIAGRAM_FIELDS],
+            value=field,
+            description="show",
+        )
+        self.activation = w.Dropdown(
+            options=["ReLU", "Erf", "Tanh"],
+            value=diagram.activation
+            if diagram.activation in ("ReLU", "Erf", "Tanh")
+            else "Erf",
+            description="φ",
+        )
+        self.depth = w.IntSlider(
+            value=diagram.depth,
+            min=1,
+            max=200,
+            description="depth L",
+            continuous_update=False,
+        )
+        self.info = w.HTML()
+        self.field.observe(lambda _: self._draw(), names="value")
+        self.activation.observe(lambda _: self._recompute(), names="value")
+        self.depth.observe(lambda _: self._recompute(), names="value")
+        super().__init__(
+            [w.HBox([self.field, self.activation, self.depth]), self.figure, self.info]
+        )
+        self._draw()
+
+    def _recompute(self) -> None:
+        self.info.value = "computing…"
+        self.show(
+            self.compute(
+                self.activation.value.lower(),
+                self.diagram.sigma_w2,
+                self.diagram.sigma_b2,
+                depth=int(self.depth.value),
+                n_points=self.diagram.n_points,
+                c_in=self.diagram.c_in,
+            )
+        )
+
+    def show(self, diagram: OrderChaosDiagram) -> None:
+        """Draw another diagram (same or different grid)."""
+        self.diagram = diagram
+        self._draw()
+
+    def _draw(self) -> None:
+        d = self.diagram
+        field = self.field.value
+        ok = np.isfinite(d.critical_sigma_w2)
+        with self.heatmap.hold_sync():
+            self.heatmap.x, self.heatmap.y = d.sigma_w2, d.sigma_b2
+            self.heatmap.color = display_values(d, field)
+        with self.critical.hold_sync():
+            self.critical.x, self.critical.y = (
+                d.critical_sigma_w2[ok],
+                d.critical_sigma_b2[ok],
+            )
+        self.figure.title = f"{d.activation}: {FIELD_DISPLAY[field][0]} (depth {d.depth}; white: χ1 = 1)"
+        line = d.critical_sigma_w2[ok]
+        where = (
+            f"σw² from {line.min():.3f} to {line.max():.3f}"
+            if line.size
+            else "outside this grid"
+        )
+        self.info.value = (
+            f"Edge of chaos (χ1 = 1): {where}. Grey: no finite fixed point / undefined."
+        )
