@@ -24,6 +24,10 @@ PUBLIC_MODULES = (
     "nkwidgets.monte_carlo",
     "nkwidgets.batching",
     "nkwidgets.widgets",
+    "nkwidgets.phase",
+    "nkwidgets.kip",
+    "nkwidgets.spectrum",
+    "nkwidgets.parameterization",
 )
 
 
@@ -70,3 +74,20 @@ def test_every_public_name_has_an_api_entry(built_site):
             if f"{module_name}.{name}" not in documented:
                 missing.append(f"{module_name}.{name}")
     assert not missing, f"public names without an API entry: {missing}"
+
+
+TUTORIALS = (
+    "01_quickstart", "02_nngp_vs_ntk", "03_convolutional", "04_finite_vs_infinite",
+    "05_fast_empirical_ntk", "06_learning_rate_phases", "07_infinite_attention",
+    "08_kernel_embeddings", "09_dataset_distillation_kip", "10_parameterization_and_spectra",
+    "11_porting_from_neural_tangents", "12_scaling_out",
+)
+
+
+def test_the_twelve_tutorials_exist_and_readme_links_each_with_a_binder_badge():
+    present = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9]*.ipynb"))
+    assert present == list(TUTORIALS)
+    readme = (REPO / "README.md").read_text()
+    for name in TUTORIALS:
+        assert f"](notebooks/{name}.ipynb)" in readme, name
+        assert f"urlpath=lab/tree/notebooks/{name}.ipynb" in readme, name

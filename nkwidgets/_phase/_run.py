@@ -159,8 +159,10 @@ def learning_rate_sweeps(
       models: ``{label: (apply_fn, params)}``, e.g. one entry per width.
       x, y: training data shared by all models.
       context: where events go; ``None`` runs silently.
-      eta_lambda0, steps, record_every, track_iterations, lanczos_iterations,
-        thresholds, runs_per_batch, seed: as in :func:`learning_rate_sweep`.
+
+    The other arguments (``eta_lambda0``, ``steps``, ``record_every``,
+    ``track_iterations``, ``lanczos_iterations``, ``thresholds``,
+    ``runs_per_batch``, ``seed``) are those of :func:`learning_rate_sweep`.
 
     Returns:
       ``{label: PhaseSweep}`` in the order of ``models``.
