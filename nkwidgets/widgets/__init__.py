@@ -1,6 +1,7 @@
 """Jupyter widgets that draw kernels and predictions while they are computed."""
 
 from ._architecture_builder import ArchitectureBuilder as ArchitectureBuilder
+from ._empirical_vs_infinite import EmpiricalVsInfinite as EmpiricalVsInfinite
 from ._kernel_heatmap import KernelHeatmap as KernelHeatmap
 from ._kip_view import KipView as KipView
 from ._parameterization_plot import ParameterizationPlot as ParameterizationPlot

@@ -1,0 +1,1 @@
+"""Implementation of :mod:`nkwidgets.convergence`; import from there, not from here."""
