@@ -28,6 +28,7 @@ PUBLIC_MODULES = (
     "nkwidgets.kip",
     "nkwidgets.spectrum",
     "nkwidgets.parameterization",
+    "nkwidgets.convergence",
 )
 
 

@@ -88,11 +88,13 @@ class PredictionView(w.VBox):
             fig_margin=_MARGIN,
         )
         self.picture = _Picture(dataset)
+        self.legend = w.HTML(legend_html(self.kernels))
         self.message = w.HTML("")
         self.slider.observe(self._on_time, names="value")
         self.probe_select.observe(self._on_probe, names="value")
         super().__init__(
             [
+                self.legend,
                 w.HBox([self.loss_fig, self.acc_fig]),
                 w.HBox([self.slider, self.probe_select]),
                 w.HBox([self.probe_fig, self.picture.box]),
@@ -185,13 +187,12 @@ class PredictionView(w.VBox):
                             line_style=style,
                             stroke_width=width,
                             labels=[f"{KERNEL_TITLES[g]} {'train' if split else 'test'}"],
-                            display_legend=True,
                         )
                     )
             marker = self.markers[0 if key == "mse" else 1]
             with fig.hold_sync():
                 fig.marks = [*marks, marker]
-                fig.title = f"{title} vs training time (solid: test, dashed: train)"
+                fig.title = f"{title} vs training time"
 
     def _on_time(self, _change: Any = None) -> None:
         if not self.predictions:
@@ -253,7 +254,6 @@ class PredictionView(w.VBox):
                     colors=[KERNEL_COLOURS[g]],
                     default_size=48,
                     labels=[KERNEL_TITLES[g] + ("" if std_all is not None else " (mean only)")],
-                    display_legend=True,
                 )
             )
         target = self.dataset.y_test[test_index]
@@ -266,7 +266,6 @@ class PredictionView(w.VBox):
                 colors=[NEUTRAL],
                 default_size=60,
                 labels=["target"],
-                display_legend=True,
             )
         )
         lo.append(target.min())
@@ -280,6 +279,22 @@ class PredictionView(w.VBox):
                 f"Test point #{test_index} (class {label}) at t = {time_label(float(first['t_curve'][k]))}"
             )
         self.picture.show(test_index, label)
+
+
+def legend_html(kernels: tuple[str, ...]) -> str:
+    """One legend for all three figures, above them, where it hides no data."""
+    swatch = (
+        '<span style="display:inline-block;width:22px;border-top:3px {style} {colour};'
+        'vertical-align:middle;margin:0 4px 0 12px"></span>{label}'
+    )
+    parts = [swatch.format(style="solid", colour=KERNEL_COLOURS[g], label=KERNEL_TITLES[g]) for g in kernels]
+    parts.append(swatch.format(style="solid", colour=NEUTRAL, label="test"))
+    parts.append(swatch.format(style="dashed", colour=NEUTRAL, label="train"))
+    parts.append(
+        f'<span style="display:inline-block;width:10px;height:10px;background:{NEUTRAL};'
+        'margin:0 4px 0 12px"></span>target (per-class panel; bars: ±2σ over initialisations)'
+    )
+    return f'<div style="color: var(--jp-ui-font-color1)">{"".join(parts)}</div>'
 
 
 class _Picture:
