@@ -20,6 +20,8 @@ from .kernels._activations import Rbf as Rbf
 from .kernels._activations import Sigmoid_like as Sigmoid_like
 from .kernels._activations import Sign as Sign
 from .kernels._activations import Sin as Sin
+from .kernels._aggregate import Aggregate as Aggregate
+from .kernels._attention import GlobalSelfAttention as GlobalSelfAttention
 from .kernels._branching import FanInConcat as FanInConcat
 from .kernels._branching import FanInProd as FanInProd
 from .kernels._combinators import FanInSum as FanInSum
@@ -41,6 +43,7 @@ from .kernels._elementwise import Relu as Relu
 from .kernels._flatten import Flatten as Flatten
 from .kernels._kernel import Kernel as Kernel
 from .kernels._layer import Layer as Layer
+from .kernels._layernorm import LayerNorm as LayerNorm
 from .kernels._numerical import ElementwiseNumerical as ElementwiseNumerical
 from .kernels._polynomial import Hermite as Hermite
 from .kernels._polynomial import Monomial as Monomial

@@ -15,6 +15,7 @@ import jax
 from ..errors import LayerError
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer, requirements_of
+from ._masking import CHILDREN, KEEP
 
 
 def _transform_of(kernel_fn: Any) -> Any:
@@ -92,6 +93,7 @@ def serial(*layers: Layer) -> Layer:
         kernel_transform=kernel_transform,
         requirements=req,
         tracks_shapes=False,
+        masking=CHILDREN,
     )
 
 
@@ -159,6 +161,7 @@ def parallel(*layers: Layer) -> Layer:
         kernel_transform=kernel_transform,
         requirements=req,
         tracks_shapes=False,
+        masking=CHILDREN,
     )
 
 
@@ -250,6 +253,7 @@ def repeat(layer: Layer, n: int) -> Layer:
         kernel_transform=kernel_transform,
         requirements=requirements_of(kernel_fn),
         tracks_shapes=False,
+        masking=CHILDREN,
     )
 
 
@@ -284,6 +288,7 @@ def FanOut(num: int) -> Layer:
         apply_fn=apply_fn,
         kernel_transform=kernel_transform,
         tracks_shapes=False,
+        masking=CHILDREN,
     )
 
 
@@ -385,4 +390,5 @@ def Identity() -> Layer:
         init_fn=init_fn,
         apply_fn=apply_fn,
         kernel_transform=kernel_transform,
+        masking=KEEP,
     )

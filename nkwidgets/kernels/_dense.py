@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from ..errors import LayerError
 from ._kernel import Kernel
+from ._masking import KEEP_REMASK
 from ._layer import Layer, Requirements, make_layer
 
 Parameterization = Literal["ntk", "standard"]
@@ -128,6 +129,7 @@ def Dense(
         kernel_transform=kernel_transform,
         shape_fn=shape_fn,
         requirements=Requirements(batch_axis=batch_axis, channel_axis=channel_axis),
+        masking=KEEP_REMASK,
     )
 
 

@@ -27,6 +27,7 @@ from ..errors import LayerError
 from . import _fastmath, _spatial
 from ._kernel import Kernel
 from ._layer import Layer, make_layer
+from ._masking import KEEP_REMASK
 
 # (c, q1, q2) -> E[phi(u) phi(v)], broadcasting over any shape.
 Dual = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -209,7 +210,11 @@ def elementwise_layer(
         return apply_dual(k, dual, dual_derivative, name)
 
     return make_layer(
-        name, init_fn=init_fn, apply_fn=apply_fn, kernel_transform=kernel_transform
+        name,
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        kernel_transform=kernel_transform,
+        masking=KEEP_REMASK,
     )
 
 
@@ -277,7 +282,7 @@ def Relu(do_stabilize: bool = False) -> Layer:
 
 
 def LeakyRelu(alpha: float, do_stabilize: bool = False) -> Layer:
-    """``x`` for positive inputs, ``alpha * x`` otherwise: :func:`ABRelu`(alpha, 1)."""
+    """``x`` for positive inputs, ``alpha * x`` otherwise: ``ABRelu(alpha, 1)``."""
     del do_stabilize
     return _arc_cosine_layer("LeakyRelu", alpha, 1.0)
 

@@ -13,6 +13,7 @@ from . import _spatial
 from ._elementwise import full_spatial
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
+from ._masking import FLATTEN
 
 
 def _mean_over_positions(x: jax.Array | None, batch_ndim: int) -> jax.Array | None:
@@ -117,4 +118,5 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0) -> Layer:
         requirements=Requirements(
             spatial="diagonal", batch_axis=batch_axis, channel_axis=None
         ),
+        masking=FLATTEN,
     )

@@ -34,13 +34,13 @@ class Kernel:
     """
 
     nngp: jax.Array
-    """(N1, N2, *S) NNGP covariance between outputs of x1 and x2."""
+    """``(N1, N2, *S)`` NNGP covariance between outputs of x1 and x2."""
     ntk: jax.Array | None
-    """(N1, N2, *S) neural tangent kernel, or None when not requested."""
+    """``(N1, N2, *S)`` neural tangent kernel, or None when not requested."""
     cov1: jax.Array
-    """(N1, *S) variances of outputs on x1."""
+    """``(N1, *S)`` variances of outputs on x1."""
     cov2: jax.Array | None
-    """(N2, *S) variances of outputs on x2; None when x2 is x1."""
+    """``(N2, *S)`` variances of outputs on x2; None when x2 is x1."""
     mask1: jax.Array | None = None
     """Boolean mask of x1 positions that must not influence the kernel."""
     mask2: jax.Array | None = None

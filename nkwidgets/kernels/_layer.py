@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError, LayerError
+from . import _masking
 from ._kernel import Kernel
 
 Shape = tuple[int, ...]
@@ -104,6 +105,7 @@ def make_layer(
     shape_fn: Callable[[Any], Any] | None = None,
     requirements: Requirements = Requirements(),
     tracks_shapes: bool = True,
+    masking: _masking.MaskRule | None = None,
 ) -> Layer:
     """Assemble a public layer.
 
@@ -117,12 +119,20 @@ def make_layer(
         ``None`` means shape-preserving.
       requirements: what the layer needs from the input kernel.
       tracks_shapes: False for combinators whose children already update shapes.
+      masking: how the layer treats masked positions (``mask_constant``);
+        ``None``: it cannot, and a masked kernel raises a LayerError.
     """
 
     def transform(k: Any, **kwargs: Any) -> Any:
+        masked = _masking.has_mask(k)
+        if masked and masking is None:
+            raise _masking.unsupported(name)
         out = kernel_transform(k, **kwargs)
         if tracks_shapes and shape_fn is not None:
             out = out.replace(shape1=shape_fn(k.shape1), shape2=shape_fn(k.shape2))
+        if masked:
+            assert masking is not None
+            out = masking.apply(k, out)
         return out
 
     def kernel_fn(
@@ -131,11 +141,20 @@ def make_layer(
         get: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> Any:
+        mask_constant = kwargs.pop("mask_constant", None)
         if _is_kernel_like(x1_or_kernel):
+            if mask_constant is not None:
+                raise InputError(
+                    "`mask_constant` marks padding in raw inputs, but kernel_fn got "
+                    "a Kernel. Fix: pass mask_constant with the raw inputs; a "
+                    "Kernel carries its masks in mask1/mask2."
+                )
             return transform(x1_or_kernel, **kwargs)
         get_names = _normalize_get(get)
         compute_ntk = get_names is None or "ntk" in get_names
-        k_in = inputs_to_kernel(x1_or_kernel, x2, requirements, compute_ntk)
+        k_in = inputs_to_kernel(
+            x1_or_kernel, x2, requirements, compute_ntk, mask_constant
+        )
         try:
             k_out = transform(k_in, **kwargs)
         except LayerError as e:
@@ -212,15 +231,30 @@ def _check_finite(x: Any, which: str) -> None:
         )
 
 
-def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> Kernel:
+def inputs_to_kernel(
+    x1: Any,
+    x2: Any,
+    req: Requirements,
+    compute_ntk: bool,
+    mask_constant: float | None = None,
+) -> Kernel:
     """The kernel of raw inputs: channel-averaged inner products.
 
     ``nngp[i, j, *s] = <x1[i, *s, :], x2[j, *s, :]> / n_channels``, which is the
-    covariance a Dense layer with unit weight variance would see.
+    covariance a Dense layer with unit weight variance would see. Entries equal
+    to ``mask_constant`` count as zeros, and positions whose channels all equal
+    it are masked (see ``_masking``).
     """
     x1 = _as_array(x1, "x1")
     x2_given = x2 is not None
     x2 = _as_array(x2, "x2") if x2_given else x1
+    entries1 = entries2 = None
+    if mask_constant is not None:
+        _check_mask_constant(mask_constant)
+        entries1 = _masking.entry_mask(x1, mask_constant)
+        entries2 = _masking.entry_mask(x2, mask_constant) if x2_given else entries1
+        x1 = jnp.where(entries1, jnp.zeros((), x1.dtype), x1)
+        x2 = jnp.where(entries2, jnp.zeros((), x2.dtype), x2) if x2_given else x1
     _check_finite(x1, "x1")
     if x2_given:
         _check_finite(x2, "x2")
@@ -240,6 +274,10 @@ def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> 
     req = dataclasses.replace(req, channel_axis=_channel_axis(req, x1.ndim))
     x1 = _to_batch_first_channel_last(x1, req)
     x2 = _to_batch_first_channel_last(x2, req)
+    mask1 = mask2 = None
+    if entries1 is not None and entries2 is not None:
+        mask1 = jnp.all(_to_batch_first_channel_last(entries1, req), axis=-1)
+        mask2 = jnp.all(_to_batch_first_channel_last(entries2, req), axis=-1)
     n_chan = x1.shape[-1]
     hp = jax.lax.Precision.HIGHEST
     gram, variances = _input_products(x1.ndim - 2, req.diagonal_spatial)
@@ -252,6 +290,8 @@ def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> 
         ntk=ntk,
         cov1=cov1,
         cov2=cov2,
+        mask1=mask1,
+        mask2=mask2,
         x1_is_x2=x1_is_x2,
         is_gaussian=False,
         is_input=True,
@@ -262,6 +302,16 @@ def inputs_to_kernel(x1: Any, x2: Any, req: Requirements, compute_ntk: bool) -> 
         batch_axis=req.batch_axis,
         channel_axis=req.channel_axis,
     )
+
+
+def _check_mask_constant(mask_constant: Any) -> None:
+    if isinstance(mask_constant, bool) or not isinstance(
+        mask_constant, int | float | np.integer | np.floating
+    ):
+        raise InputError(
+            f"`mask_constant={mask_constant!r}` must be a number (the value that "
+            "marks padding). Fix: e.g. mask_constant=-1e9, or float('nan')."
+        )
 
 
 def _input_products(n_spatial: int, diagonal_spatial: bool) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from ..errors import LayerError
 from . import _spatial
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
+from ._masking import global_pool_rule
 
 
 def _spatial_axes(ndim: int, batch_axis: int, channel_axis: int) -> list[int]:
@@ -223,6 +224,7 @@ def _global_pool(name: str, batch_axis: int, channel_axis: int, average: bool) -
         requirements=Requirements(
             spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
         ),
+        masking=global_pool_rule(average),
     )
 
 

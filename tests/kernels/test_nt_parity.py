@@ -28,7 +28,9 @@ dual is 0/0 at correlation 1: its cov1/cov2 and x1x1 diagonal); they are left
 out of both comparisons, and ours must be finite there.
 
 One test per (family, case, call); call ``x1x2`` is ``kernel_fn(x1, x2)`` and
-``x1x1`` is ``kernel_fn(x1, None)`` (they differ e.g. for Dropout). A case whose
+``x1x1`` is ``kernel_fn(x1, None)`` (they differ e.g. for Dropout). A case's
+``call_kwargs`` expression (family ``attention``: graphs for ``Aggregate``,
+``mask_constant``) is evaluated on the stored inputs and passed to both calls. A case whose
 layer ``nkwidgets.stax`` lacks FAILS, on purpose: the fixture list is the
 to-do list. A case NT itself raised on is skipped, with NT's message as reason.
 """
@@ -117,8 +119,12 @@ def test_matches_neural_tangents(path: Path, case: dict, call: str, x64):
         }
     assert x1.dtype == np.float64
 
-    nngp, ntk = kernel_fn(x1, x2, ("nngp", "ntk"))
-    k = kernel_fn(x1, x2, None)
+    kwargs = {}
+    if case.get("call_kwargs"):
+        # The fixture's own expression (a graph for Aggregate, mask_constant).
+        kwargs = eval(case["call_kwargs"], {**_namespace(), "x1": x1, "x2": x2})
+    nngp, ntk = kernel_fn(x1, x2, ("nngp", "ntk"), **kwargs)
+    k = kernel_fn(x1, x2, None, **kwargs)
     ours = {"nngp": nngp, "ntk": ntk, "cov1": k.cov1, "cov2": k.cov2}
 
     problems = []
