@@ -247,7 +247,8 @@ class ArchitectureBuilder(w.VBox):
                     description=f.name,
                     continuous_update=False,
                     style={"description_width": "initial"},
-                    layout=w.Layout(width="150px"),
+                    # Room for the label plus ~8 characters of value.
+                    layout=w.Layout(width=f"{max(150, 8 * len(f.name) + 90)}px"),
                 )
                 box.observe(
                     lambda c, name=f.name: self.set_argument(index, name, c["new"]), names="value"
