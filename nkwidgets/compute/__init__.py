@@ -14,10 +14,10 @@ from ._errors import DeviceCountError as DeviceCountError
 from ._errors import MemoryBudgetError as MemoryBudgetError
 from ._experiment import Experiment as Experiment
 from ._experiment import ExperimentResult as ExperimentResult
-from ._prediction import PredictSettings as PredictSettings
 from ._job import Event as Event
 from ._job import Job as Job
 from ._job import JobCancelled as JobCancelled
 from ._memory import parse_budget as parse_budget
 from ._mesh import device_mesh as device_mesh
+from ._prediction import PredictSettings as PredictSettings
 from ._runner import ExperimentPlan as ExperimentPlan

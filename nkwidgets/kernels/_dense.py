@@ -9,8 +9,8 @@ import jax.numpy as jnp
 
 from ..errors import LayerError
 from ._kernel import Kernel
-from ._masking import KEEP_REMASK
 from ._layer import Layer, Requirements, make_layer
+from ._masking import KEEP_REMASK
 
 Parameterization = Literal["ntk", "standard"]
 

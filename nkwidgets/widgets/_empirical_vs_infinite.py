@@ -24,8 +24,8 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..convergence import ConvergenceResult, PowerLawFit, WidthPoint
-from ._style import KERNEL_COLOURS
 from ._kernel_heatmap import KernelHeatmap
+from ._style import KERNEL_COLOURS
 from ._throttle import Throttle
 
 #: Front-end redraws a second at most, whatever the rate of events: enough for

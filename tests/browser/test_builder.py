@@ -14,15 +14,12 @@ import urllib.request
 
 import pytest
 
-from .test_lab import (  # noqa: F401 - the Lab server and browser fixtures
+from .conftest import ARTIFACTS, CHROMIUM
+from .test_lab import (
     ALL_BLOCKS_DONE,
-    ARTIFACTS,
-    CHROMIUM,
     KERNEL_IDLE,
     KERNEL_ROUND_TRIP,
     PANEL,
-    browser,
-    lab_url,
 )
 
 pytest.importorskip("playwright.sync_api")

@@ -15,13 +15,10 @@ import urllib.request
 
 import pytest
 
-from .test_lab import (  # noqa: F401 - the Lab server and browser fixtures
-    ARTIFACTS,
-    CHROMIUM,
+from .conftest import ARTIFACTS, CHROMIUM
+from .test_lab import (
     KERNEL_IDLE,
     PANEL,
-    browser,
-    lab_url,
 )
 
 pytest.importorskip("playwright.sync_api")

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from .test_lab import (  # noqa: F401 - the Lab server and browser fixtures
-    ARTIFACTS,
-    CHROMIUM,
+from .conftest import ARTIFACTS, CHROMIUM
+from .test_lab import (
     KERNEL_IDLE,
     PANEL,
-    REPO,
-    browser,
-    lab_url,
 )
 
 pytest.importorskip("playwright.sync_api")
