@@ -29,6 +29,7 @@ PUBLIC_MODULES = (
     "nkwidgets.spectrum",
     "nkwidgets.parameterization",
     "nkwidgets.convergence",
+    "nkwidgets.sketch",
 )
 
 

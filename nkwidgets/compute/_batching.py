@@ -36,6 +36,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 FAST_CPU_BLOCK_BYTES = 24 * 2**20
 
 
+def release_host_memory() -> None:
+    """Return freed heap memory to the OS (glibc), e.g. after a compile.
+
+    XLA's compiler frees what it used, but glibc keeps it in its arenas, so the
+    next compile adds to the peak instead of reusing it.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def batch(
     kernel_fn: F,
     batch_size: int | str = 0,
@@ -325,6 +341,14 @@ class _Call:
                 per_pair = p_est.block_bytes / probe**2
                 b = min(b, max(probe, int(math.sqrt(FAST_CPU_BLOCK_BYTES / per_pair))))
             b1, b2 = min(b, self.n1), min(b, self.n2)
+            if (b1, b2) != (min(probe, self.n1), min(probe, self.n2)):
+                # The probe only priced a pair: free its executable (and the
+                # compiler's leftovers) before the real block is compiled, so
+                # the two do not add up in the process's peak memory.
+                for key in [k for k, r in runners.items() if r is p_runner]:
+                    del runners[key]
+                del p_runner
+                release_host_memory()
         else:
             b1, b2 = self._sizes(batch_size, mesh.size)
         runner, row_in, col_in = self._runner(mesh, b1, b2, runners)

@@ -1,0 +1,1 @@
+"""Tests of nkwidgets/_sketch/ (random-feature sketches of NNGP and NTK)."""
