@@ -85,7 +85,9 @@ def run_exact(d: dict, n: int) -> dict:
         k = jax.block_until_ready(kernel_fn(x, None, get="ntk"))
         kt = jax.block_until_ready(kernel_fn(d["xt"], x, get="ntk"))
         t1 = time.perf_counter()
-        pred = predict.gradient_descent_mse(k, y, diag_reg=DIAG_REG)(None, None, 0.0, kt)
+        pred = predict.gradient_descent_mse(k, y, diag_reg=DIAG_REG)(
+            None, None, 0.0, kt
+        )
         pred = jax.block_until_ready(pred)
         t2 = time.perf_counter()
         return pred, t1 - t0, t2 - t1
@@ -94,8 +96,12 @@ def run_exact(d: dict, n: int) -> dict:
     del pred
     pred, k2, s2 = once()
     return {
-        "n": n, "kernel_s": k_s, "solve_s": s_s, "total_s": k_s + s_s,
-        "steady_total_s": k2 + s2, "test_mse": mse(pred, d["yt"]),
+        "n": n,
+        "kernel_s": k_s,
+        "solve_s": s_s,
+        "total_s": k_s + s_s,
+        "steady_total_s": k2 + s2,
+        "test_mse": mse(pred, d["yt"]),
     }
 
 
@@ -115,15 +121,25 @@ def run_sketch(d: dict, n: int, m: int, batch: int = 4096) -> dict:
         _, params = init_fn(jax.random.PRNGKey(0), (batch, D_IN))
         phi = sketch.feature_batches(feature_fn, params, x, batch)
         ys = (y[i : i + batch] for i in range(0, n, batch))
-        predict_fn = sketch.gradient_descent_mse_streamed(zip(phi, ys, strict=True), diag_reg=DIAG_REG)
-        phit = np.concatenate(list(sketch.feature_batches(feature_fn, params, d["xt"], batch)))
+        predict_fn = sketch.gradient_descent_mse_streamed(
+            zip(phi, ys, strict=True), diag_reg=DIAG_REG
+        )
+        phit = np.concatenate(
+            list(sketch.feature_batches(feature_fn, params, d["xt"], batch))
+        )
         pred = jax.block_until_ready(predict_fn(None, phit))
         return pred, time.perf_counter() - t0, phit.shape[1]
 
     pred, total, dim = once()
     pred, steady, _ = once()
-    return {"n": n, "m": m, "d_feat": dim, "total_s": total, "steady_total_s": steady,
-            "test_mse": mse(pred, d["yt"])}
+    return {
+        "n": n,
+        "m": m,
+        "d_feat": dim,
+        "total_s": total,
+        "steady_total_s": steady,
+        "test_mse": mse(pred, d["yt"]),
+    }
 
 
 def main() -> None:
@@ -135,42 +151,69 @@ def main() -> None:
     args = parser.parse_args()
 
     d = make_data(args.n, N_TEST)
-    record = {"machine": machine_info(), "n": args.n, "n_exact": args.n_exact,
-              "diag_reg": DIAG_REG, "exact": [], "sketch": []}
+    record = {
+        "machine": machine_info(),
+        "n": args.n,
+        "n_exact": args.n_exact,
+        "diag_reg": DIAG_REG,
+        "exact": [],
+        "sketch": [],
+    }
     exact_ns = sorted({min(args.n_exact, args.n) // 2, min(args.n_exact, args.n)})
     for n in exact_ns:
         r = run_exact(d, n)
         record["exact"].append(r)
-        print(f"exact  n={n:6d}: kernel {r['kernel_s']:7.2f} s  solve {r['solve_s']:7.2f} s  "
-              f"total {r['total_s']:7.2f} s  test MSE {r['test_mse']:.5f}", flush=True)
+        print(
+            f"exact  n={n:6d}: kernel {r['kernel_s']:7.2f} s  solve {r['solve_s']:7.2f} s  "
+            f"total {r['total_s']:7.2f} s  test MSE {r['test_mse']:.5f}",
+            flush=True,
+        )
     for n in sorted({args.n, exact_ns[-1]}):
         for m in args.widths:
             r = run_sketch(d, n, m)
             record["sketch"].append(r)
-            print(f"sketch n={n:6d} m={m:5d} D={r['d_feat']:5d}: total {r['total_s']:7.2f} s  "
-                  f"test MSE {r['test_mse']:.5f}", flush=True)
+            print(
+                f"sketch n={n:6d} m={m:5d} D={r['d_feat']:5d}: total {r['total_s']:7.2f} s  "
+                f"test MSE {r['test_mse']:.5f}",
+                flush=True,
+            )
 
     big = record["exact"][-1]
     scale = args.n / big["n"]
-    exact_at_n = (big if big["n"] == args.n else {
-        "n": args.n, "extrapolated": True,
-        "total_s": big["kernel_s"] * scale**2 + big["solve_s"] * scale**3,
-        "scaling": "kernel x (n/n_exact)^2 + Cholesky solve x (n/n_exact)^3",
-    })
+    exact_at_n = (
+        big
+        if big["n"] == args.n
+        else {
+            "n": args.n,
+            "extrapolated": True,
+            "total_s": big["kernel_s"] * scale**2 + big["solve_s"] * scale**3,
+            "scaling": "kernel x (n/n_exact)^2 + Cholesky solve x (n/n_exact)^3",
+        }
+    )
     record["exact_at_n"] = exact_at_n
     print()
-    print(f"exact reference at n={args.n}: {exact_at_n['total_s']:.1f} s"
-          + (" (extrapolated: " + exact_at_n["scaling"] + ")" if exact_at_n.get("extrapolated") else ""))
-    print(f"| n | m | D | sketch s | exact s | speed-up | sketch MSE | exact MSE (n={big['n']}) | MSE increase |")
+    print(
+        f"exact reference at n={args.n}: {exact_at_n['total_s']:.1f} s"
+        + (
+            " (extrapolated: " + exact_at_n["scaling"] + ")"
+            if exact_at_n.get("extrapolated")
+            else ""
+        )
+    )
+    print(
+        f"| n | m | D | sketch s | exact s | speed-up | sketch MSE | exact MSE (n={big['n']}) | MSE increase |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in record["sketch"]:
         ref = big if r["n"] == big["n"] else exact_at_n
         speedup = ref["total_s"] / r["total_s"]
         inc = r["test_mse"] / big["test_mse"] - 1.0
         r.update(speedup=speedup, mse_increase_vs_exact=inc)
-        print(f"| {r['n']} | {r['m']} | {r['d_feat']} | {r['total_s']:.2f} | {ref['total_s']:.2f}"
-              f"{'*' if ref.get('extrapolated') else ''} | {speedup:.1f}x | {r['test_mse']:.5f} | "
-              f"{big['test_mse']:.5f} | {100 * inc:+.1f}% |")
+        print(
+            f"| {r['n']} | {r['m']} | {r['d_feat']} | {r['total_s']:.2f} | {ref['total_s']:.2f}"
+            f"{'*' if ref.get('extrapolated') else ''} | {speedup:.1f}x | {r['test_mse']:.5f} | "
+            f"{big['test_mse']:.5f} | {100 * inc:+.1f}% |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2))
     print(f"\nwrote {args.out}")

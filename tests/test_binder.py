@@ -39,7 +39,9 @@ def test_binder_pins_are_the_versions_tested_here():
         for name, version in _pins().items()
         if metadata.version(name) != version
     }
-    assert not mismatched, f"binder/requirements.txt differs from the tested versions: {mismatched}"
+    assert not mismatched, (
+        f"binder/requirements.txt differs from the tested versions: {mismatched}"
+    )
 
 
 def test_binder_pins_every_runtime_dependency():
@@ -51,7 +53,9 @@ def test_binder_pins_every_runtime_dependency():
     }
     pinned = {name.lower() for name in _pins()}
     # jaxlib comes with jax; both are pinned.
-    assert runtime - pinned == set(), f"unpinned in binder/requirements.txt: {runtime - pinned}"
+    assert runtime - pinned == set(), (
+        f"unpinned in binder/requirements.txt: {runtime - pinned}"
+    )
 
 
 @pytest.mark.timeout(900)
@@ -59,15 +63,29 @@ def test_binder_files_install_the_extension_into_a_fresh_virtualenv(tmp_path):
     env_dir = tmp_path / "binder-env"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(env_dir)}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(env_dir),
+    }
     env.pop("PYTHONPATH", None)
 
     def run(*cmd: str, cwd: Path = REPO) -> str:
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, (
+            f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         return done.stdout + done.stderr
 
-    run(str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-r", str(BINDER / "requirements.txt"))
+    run(
+        str(bin_dir / "python"),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "-r",
+        str(BINDER / "requirements.txt"),
+    )
     # repo2docker runs postBuild from the repository root with the env's python first on PATH.
     run("bash", str(BINDER / "postBuild"))
     listing = run(str(bin_dir / "jupyter"), "labextension", "list")

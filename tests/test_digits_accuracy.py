@@ -61,5 +61,7 @@ def test_infinite_cnn_with_global_pooling_digits_accuracy(capsys):
     result = experiment.job().run_here()
     accuracy = float(result.predictions["ntk"]["accuracy"][-1])
     with capsys.disabled():
-        print(f"\ndigits 1000/500 as 8x8x1 images, CNN-GAP NTK, t=inf test accuracy: {accuracy}")
+        print(
+            f"\ndigits 1000/500 as 8x8x1 images, CNN-GAP NTK, t=inf test accuracy: {accuracy}"
+        )
     assert accuracy >= 0.95

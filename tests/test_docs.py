@@ -38,12 +38,25 @@ def built_site(tmp_path_factory):
     pytest.importorskip("sphinx")
     out = tmp_path_factory.mktemp("site")
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "docs",
+            str(out),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 0, f"sphinx-build -W failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"sphinx-build -W failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
     return out
 
 
@@ -57,10 +70,17 @@ def _inventory_names(path: Path) -> set[str]:
 
 @pytest.mark.timeout(600)
 def test_site_builds_without_warnings(built_site):
-    for page in ("index.html", "nk-language.html", "architecture.html", "api/stax.html"):
+    for page in (
+        "index.html",
+        "nk-language.html",
+        "architecture.html",
+        "api/stax.html",
+    ):
         assert (built_site / page).exists(), page
     tutorials = sorted(p.name for p in (built_site / "tutorials").glob("[0-9]*.html"))
-    notebooks = sorted(p.stem + ".html" for p in (REPO / "notebooks").glob("[0-9]*.ipynb"))
+    notebooks = sorted(
+        p.stem + ".html" for p in (REPO / "notebooks").glob("[0-9]*.ipynb")
+    )
     assert tutorials == notebooks
 
 
@@ -79,10 +99,18 @@ def test_every_public_name_has_an_api_entry(built_site):
 
 
 TUTORIALS = (
-    "01_quickstart", "02_nngp_vs_ntk", "03_convolutional", "04_finite_vs_infinite",
-    "05_fast_empirical_ntk", "06_learning_rate_phases", "07_infinite_attention",
-    "08_kernel_embeddings", "09_dataset_distillation_kip", "10_parameterization_and_spectra",
-    "11_porting_from_neural_tangents", "12_scaling_out",
+    "01_quickstart",
+    "02_nngp_vs_ntk",
+    "03_convolutional",
+    "04_finite_vs_infinite",
+    "05_fast_empirical_ntk",
+    "06_learning_rate_phases",
+    "07_infinite_attention",
+    "08_kernel_embeddings",
+    "09_dataset_distillation_kip",
+    "10_parameterization_and_spectra",
+    "11_porting_from_neural_tangents",
+    "12_scaling_out",
 )
 
 

@@ -80,8 +80,12 @@ def test_readme_kernels_port():
     # Independent arc-cosine recursion (float64 NumPy), float32 tolerance.
     x1, x2 = np.asarray(ns["x1"], np.float64), np.asarray(ns["x2"], np.float64)
     nngp, ntk = _reference_fc(x1, x2, depth=2, W_std=1.0, b_std=0.0, dual=_arccos1)
-    np.testing.assert_allclose(ns["both"].nngp, nngp, rtol=2e-4, atol=2e-4 * abs(nngp).max())
-    np.testing.assert_allclose(ns["both"].ntk, ntk, rtol=2e-4, atol=2e-4 * abs(ntk).max())
+    np.testing.assert_allclose(
+        ns["both"].nngp, nngp, rtol=2e-4, atol=2e-4 * abs(nngp).max()
+    )
+    np.testing.assert_allclose(
+        ns["both"].ntk, ntk, rtol=2e-4, atol=2e-4 * abs(ntk).max()
+    )
 
 
 def test_readme_prediction_ports():

@@ -163,7 +163,8 @@ def dual_layer(
         a = hermite_coefficients(fn, degree + 1, q, nodes=nodes).coefficients
         powers = polysketch(params["poly"], unit)
         nngp = jnp.concatenate(
-            [a[..., :1]] + [a[..., p : p + 1] * powers[p - 1] for p in range(1, degree + 1)],
+            [a[..., :1]]
+            + [a[..., p : p + 1] * powers[p - 1] for p in range(1, degree + 1)],
             axis=-1,
         )
         if method == "psrf":
@@ -172,7 +173,8 @@ def dual_layer(
         root = jnp.sqrt(jnp.arange(1, degree + 2, dtype=f.dtype))
         b = a[..., 1:] * root / jnp.sqrt(q)[..., None]
         psi = jnp.concatenate(
-            [b[..., :1]] + [b[..., p : p + 1] * powers[p - 1] for p in range(1, degree + 1)],
+            [b[..., :1]]
+            + [b[..., p : p + 1] * powers[p - 1] for p in range(1, degree + 1)],
             axis=-1,
         )
         return nngp, psi

@@ -85,9 +85,7 @@ def squared_norms(feat: jax.Array) -> jax.Array:
 
 def check_positive_int(name: str, arg: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LayerError(
-            name, f"`{arg}={value!r}` must be a positive integer.", None
-        )
+        raise LayerError(name, f"`{arg}={value!r}` must be a positive integer.", None)
     return value
 
 
@@ -109,5 +107,7 @@ def host_rng(name: str, key: jax.Array) -> np.random.Generator:
             key = jax.random.key_data(key)
         bits = np.asarray(key).astype(np.uint64).ravel()
     except jax.errors.TracerArrayConversionError:
-        raise LayerError(name, HOST_INIT, "call init_fn outside jit; jit feature_fn.") from None
+        raise LayerError(
+            name, HOST_INIT, "call init_fn outside jit; jit feature_fn."
+        ) from None
     return np.random.default_rng([int(b) for b in bits])

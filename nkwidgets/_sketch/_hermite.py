@@ -194,9 +194,7 @@ def elementwise_derivative(fn: Activation, x: jax.Array) -> jax.Array:
     return jax.jvp(fn, (x,), (jnp.ones_like(x),))[1]
 
 
-def dual_series(
-    c1: jax.Array, c2: jax.Array, rho: ArrayLike
-) -> jax.Array:
+def dual_series(c1: jax.Array, c2: jax.Array, rho: ArrayLike) -> jax.Array:
     r""":math:`\sum_i c_{1,i}\, c_{2,i}\, \rho^i` by Horner's rule (coefficients last)."""
     rho = jnp.asarray(rho)
     prod = c1 * c2

@@ -123,7 +123,9 @@ def serial(*layers: FeatureLayer) -> FeatureLayer:
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[FeatureShapes, Any]:
         shapes = as_shapes("serial", input_shape)
         params = []
-        for i, (layer, k) in enumerate(zip(layers, jax.random.split(key, max(len(layers), 1)), strict=False)):
+        for i, (layer, k) in enumerate(
+            zip(layers, jax.random.split(key, max(len(layers), 1)), strict=False)
+        ):
             try:
                 shapes, p = layer.init_fn(k, shapes)
             except LayerError as e:

@@ -132,7 +132,11 @@ def feature_batches(
     """
     if get not in ("nngp", "ntk"):
         raise InputError(f"`get={get!r}` must be 'nngp' or 'ntk'.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
         raise InputError(f"`batch_size={batch_size!r}` must be a positive integer.")
     fn = jax.jit(lambda xb, p: getattr(feature_fn(xb, p), f"{get}_feat"))
     n = len(x)
@@ -173,7 +177,9 @@ class _Solver:
                 self._alpha = jsl.cho_solve((lower, True), c)
             else:
                 evals, evecs, keep = self.eigen()
-                inv = jnp.where(keep, 1.0 / jnp.where(keep, evals + self.ridge, 1.0), 0.0)
+                inv = jnp.where(
+                    keep, 1.0 / jnp.where(keep, evals + self.ridge, 1.0), 0.0
+                )
                 self._alpha = evecs @ (inv[:, None] * (evecs.T @ c))
         return self._alpha
 
@@ -217,7 +223,9 @@ def _train_flow(solver: _Solver, phi, residual, tau):
     base = decay[..., None, None] * residual
     diff = decay[..., None] - jnp.exp(-(evals + r) * tau[..., None])
     coef = jnp.where(keep, diff / jnp.where(keep, evals, 1.0), 0.0)  # (*t, D)
-    return base + jnp.einsum("nd,de,...ek->...nk", phi, evecs, coef[..., :, None] * proj)
+    return base + jnp.einsum(
+        "nd,de,...ek->...nk", phi, evecs, coef[..., :, None] * proj
+    )
 
 
 def gradient_descent_mse(
@@ -283,7 +291,9 @@ def gradient_descent_mse(
             if phi_test is None:
                 raise InputError("test outputs need `phi_test`, the test features.")
             pt = _as_2d("phi_test", phi_test, phi.dtype)
-            g0 = jnp.broadcast_to(jnp.asarray(fx_test_0, phi.dtype), (pt.shape[0], y.shape[1]))
+            g0 = jnp.broadcast_to(
+                jnp.asarray(fx_test_0, phi.dtype), (pt.shape[0], y.shape[1])
+            )
             if t is None:
                 test = g0 + pt @ local.alpha()
             else:
@@ -326,7 +336,11 @@ def gradient_descent_mse_streamed(
       ``predict_fn(t=None, phi_test, fx_test_0=0.)``: test outputs ``(*t.shape,
       n_test, k)`` (``t=None``: converged, by Cholesky).
     """
-    stats = batches if isinstance(batches, FeatureStatistics) else feature_statistics(batches)
+    stats = (
+        batches
+        if isinstance(batches, FeatureStatistics)
+        else feature_statistics(batches)
+    )
     solver = _Solver(stats, _ridge(stats, diag_reg, diag_reg_absolute_scale))
     dtype = stats.gram.dtype
 

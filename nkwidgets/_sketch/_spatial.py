@@ -74,9 +74,7 @@ def _window_args(name, window_shape, strides, padding, paddings):
             None,
         )
     if padding not in paddings:
-        raise LayerError(
-            name, f"`padding={padding!r}` is not one of {paddings}.", None
-        )
+        raise LayerError(name, f"`padding={padding!r}` is not one of {paddings}.", None)
     return window, strides
 
 
@@ -179,7 +177,9 @@ def AvgPoolFeatures(
     ``stax`` default); ``strides=None`` is stride 1, as in ``stax``.
     """
     name = "AvgPoolFeatures"
-    window, strides = _window_args(name, window_shape, strides, padding, ("VALID", "SAME"))
+    window, strides = _window_args(
+        name, window_shape, strides, padding, ("VALID", "SAME")
+    )
     size = math.prod(window)
 
     def init_fn(key: jax.Array, input_shape: Any) -> tuple[FeatureShapes, Any]:

@@ -117,7 +117,9 @@ class _Precomputed:
         if x2 is None:
             # Test x test: only the probes' NNGP prior is ever needed.
             pos = [self.probe_pos[int(r) - self.n_train] for r in rows]
-            return None if self.probe_nngp is None else self.probe_nngp[np.ix_(pos, pos)]
+            return (
+                None if self.probe_nngp is None else self.probe_nngp[np.ix_(pos, pos)]
+            )
         return k["test_train"][rows - self.n_train]
 
 

@@ -65,7 +65,9 @@ def Dense(
       ``(init_fn, apply_fn, kernel_fn)``.
     """
     name = f"Dense({out_dim})"
-    parameterization = _check_dense_args(name, out_dim, W_std, b_std, parameterization, s)
+    parameterization = _check_dense_args(
+        name, out_dim, W_std, b_std, parameterization, s
+    )
 
     def shape_fn(input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not input_shape:
@@ -143,7 +145,9 @@ def _check_dense_args(
 ) -> Parameterization:
     if not isinstance(out_dim, int) or isinstance(out_dim, bool) or out_dim < 1:
         raise LayerError(
-            name, f"`out_dim={out_dim!r}` must be a positive integer.", "e.g. Dense(512)."
+            name,
+            f"`out_dim={out_dim!r}` must be a positive integer.",
+            "e.g. Dense(512).",
         )
     if not isinstance(W_std, int | float) or not W_std > 0:
         raise LayerError(

@@ -42,7 +42,9 @@ def _scale_batch_diagonal(
     return jnp.where(same & _same_positions(x, 2, full), x * factor, x)
 
 
-def _scale_variances(x: jax.Array | None, factor: float, full: bool) -> jax.Array | None:
+def _scale_variances(
+    x: jax.Array | None, factor: float, full: bool
+) -> jax.Array | None:
     if x is None:
         return None
     return jnp.where(_same_positions(x, 1, full), x * factor, x)

@@ -18,7 +18,13 @@ import jax.numpy as jnp
 
 # Minimax coefficients of (asin(t) - t) / t^3 in powers of z = t^2 on
 # 0 <= t <= 0.5 (Cephes asinf.c), highest degree first.
-_ASIN_COEFFS = (4.2163199048e-2, 2.4181311049e-2, 4.5470025998e-2, 7.4953002686e-2, 1.6666752422e-1)
+_ASIN_COEFFS = (
+    4.2163199048e-2,
+    2.4181311049e-2,
+    4.5470025998e-2,
+    7.4953002686e-2,
+    1.6666752422e-1,
+)
 
 
 def _asin_on_half(t: jax.Array) -> jax.Array:

@@ -130,7 +130,9 @@ def _half_range_rule(n: int, power: int) -> tuple[np.ndarray, np.ndarray]:
             nxt = (nodes - alpha[k]) * cur - (beta[k - 1] * prev if k else 0.0)
             prev, cur = cur, nxt / beta[k]
             total += cur * cur
-    weights = np.where(np.isfinite(total), 1.0 / np.where(np.isfinite(total), total, 1.0), 0.0)
+    weights = np.where(
+        np.isfinite(total), 1.0 / np.where(np.isfinite(total), total, 1.0), 0.0
+    )
     return nodes, weights
 
 

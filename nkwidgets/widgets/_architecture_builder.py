@@ -65,7 +65,9 @@ class ArchitectureBuilder(w.VBox):
             description="layer",
             layout=w.Layout(width="240px"),
         )
-        self.add_button = w.Button(description="Add layer", icon="plus", button_style="")
+        self.add_button = w.Button(
+            description="Add layer", icon="plus", button_style=""
+        )
         self.palette_help = w.HTML("")
         self.rows = w.VBox([])
         self.diagram = w.HTML("")
@@ -76,7 +78,9 @@ class ArchitectureBuilder(w.VBox):
         )
         self.text_status = w.HTML("")
         self.json_view = w.HTML("")
-        self.compute_button = w.Button(description="Compute", icon="play", button_style="primary")
+        self.compute_button = w.Button(
+            description="Compute", icon="play", button_style="primary"
+        )
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.run_status = w.HTML("")
         self.run_area = w.VBox([])
@@ -133,7 +137,10 @@ class ArchitectureBuilder(w.VBox):
     def move_layer(self, index: int, step: int) -> None:
         target = index + step
         if 0 <= target < len(self.entries):
-            self.entries[index], self.entries[target] = self.entries[target], self.entries[index]
+            self.entries[index], self.entries[target] = (
+                self.entries[target],
+                self.entries[index],
+            )
             self._form_changed()
 
     def remove_layer(self, index: int) -> None:
@@ -221,9 +228,13 @@ class ArchitectureBuilder(w.VBox):
             f'background:{layer_colour(entry.name)}"></span> <b>{index + 1}. {entry.name}</b>',
             layout=w.Layout(width="150px"),
         )
-        up = w.Button(icon="arrow-up", tooltip="move up", layout=_BUTTON, disabled=index == 0)
+        up = w.Button(
+            icon="arrow-up", tooltip="move up", layout=_BUTTON, disabled=index == 0
+        )
         down = w.Button(
-            icon="arrow-down", tooltip="move down", layout=_BUTTON,
+            icon="arrow-down",
+            tooltip="move down",
+            layout=_BUTTON,
             disabled=index == len(self.entries) - 1,
         )
         remove = w.Button(icon="trash", tooltip="remove", layout=_BUTTON)
@@ -251,13 +262,16 @@ class ArchitectureBuilder(w.VBox):
                     layout=w.Layout(width=f"{max(150, 8 * len(f.name) + 90)}px"),
                 )
                 box.observe(
-                    lambda c, name=f.name: self.set_argument(index, name, c["new"]), names="value"
+                    lambda c, name=f.name: self.set_argument(index, name, c["new"]),
+                    names="value",
                 )
                 inputs.append(box)
         fields_box = w.Box(inputs, layout=w.Layout(flex_flow="row wrap", width="430px"))
         return w.VBox(
             [w.HBox([chip, fields_box, up, down, remove]), w.HTML("")],
-            layout=w.Layout(border_bottom="1px solid var(--jp-border-color2)", padding="2px 0"),
+            layout=w.Layout(
+                border_bottom="1px solid var(--jp-border-color2)", padding="2px 0"
+            ),
         )
 
     def _show_palette_help(self, _change: Any = None) -> None:

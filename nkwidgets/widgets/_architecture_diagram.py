@@ -13,13 +13,40 @@ import html
 from ._architecture_model import LayerEntry
 
 _KINDS = {
-    "affine": ({"Dense", "Conv", "ConvLocal", "ConvTranspose", "GlobalSelfAttention", "Aggregate"}, "#0072B2"),
+    "affine": (
+        {
+            "Dense",
+            "Conv",
+            "ConvLocal",
+            "ConvTranspose",
+            "GlobalSelfAttention",
+            "Aggregate",
+        },
+        "#0072B2",
+    ),
     "pooling": (
-        {"AvgPool", "SumPool", "MaxPool", "GlobalAvgPool", "GlobalSumPool", "Flatten", "ImageResize", "Index"},
+        {
+            "AvgPool",
+            "SumPool",
+            "MaxPool",
+            "GlobalAvgPool",
+            "GlobalSumPool",
+            "Flatten",
+            "ImageResize",
+            "Index",
+        },
         "#009E73",
     ),
     "branching": (
-        {"serial", "parallel", "FanOut", "FanInSum", "FanInConcat", "FanInProd", "repeat"},
+        {
+            "serial",
+            "parallel",
+            "FanOut",
+            "FanInSum",
+            "FanInConcat",
+            "FanInProd",
+            "repeat",
+        },
         "#CC79A7",
     ),
     "other": ({"Identity", "Dropout", "LayerNorm"}, "#999999"),
@@ -44,7 +71,9 @@ def _label(entry: LayerEntry) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def diagram_svg(entries: list[LayerEntry], invalid: set[int] | None = None, output: str = "") -> str:
+def diagram_svg(
+    entries: list[LayerEntry], invalid: set[int] | None = None, output: str = ""
+) -> str:
     """SVG of input → layers → output; `invalid` rows are outlined in the error colour."""
     invalid = invalid or set()
     rows = ["input", *[_label(e) for e in entries], output or "output"]
@@ -60,7 +89,9 @@ def diagram_svg(entries: list[LayerEntry], invalid: set[int] | None = None, outp
         entry = entries[i - 1] if is_layer else None
         fill = layer_colour(entry.name) if entry else "none"
         stroke = (
-            "var(--jp-error-color1)" if is_layer and (i - 1) in invalid else "var(--jp-border-color1)"
+            "var(--jp-error-color1)"
+            if is_layer and (i - 1) in invalid
+            else "var(--jp-border-color1)"
         )
         dash = "" if is_layer else ' stroke-dasharray="4 3"'
         parts.append(

@@ -105,7 +105,11 @@ class LayerEntry:
             text = self.values.get(f.name, "").strip()
             if not text:
                 continue
-            if f.is_string and _IDENTIFIER.match(text) and text not in ("None", "True", "False"):
+            if (
+                f.is_string
+                and _IDENTIFIER.match(text)
+                and text not in ("None", "True", "False")
+            ):
                 # Let users type SAME for padding='SAME'.
                 text = repr(text)
             if f.required and not keywords:
@@ -116,7 +120,11 @@ class LayerEntry:
 
     def check(self) -> str:
         """An error message for this layer alone, or ``""`` when it is valid."""
-        missing = [f.name for f in fields(self.name) if f.required] if not self.takes_layers else []
+        missing = (
+            [f.name for f in fields(self.name) if f.required]
+            if not self.takes_layers
+            else []
+        )
         missing = [m for m in missing if not self.values.get(m, "").strip()]
         if missing:
             return f"{self.name} needs {', '.join(missing)}."

@@ -28,7 +28,9 @@ class ExperimentView(w.VBox):
         n_train = len(ds.x_train)
         blocks_total = sum(1 for b in experiment.blocks() if b.target == "train_train")
         self.header = w.HTML(self._header_html())
-        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="320px"))
+        self.progress = w.IntProgress(
+            value=0, min=0, max=1, layout=w.Layout(width="320px")
+        )
         self.status = w.HTML("starting…")
         # One heatmap holds every kernel; its buttons switch between them (and
         # NTK - NNGP), so both stay on one colour bar and one zoom.

@@ -50,8 +50,12 @@ class PredictionView(w.VBox):
         self.dataset = dataset
         self.predictions: dict[str, dict[str, np.ndarray]] = {}
         self.t_scale = bq.LogScale()
-        self.loss_fig, self.loss_scale = self._time_figure("Mean squared error", ".2f", "top-right")
-        self.acc_fig, self.acc_scale = self._time_figure("Accuracy", ".2f", "bottom-right")
+        self.loss_fig, self.loss_scale = self._time_figure(
+            "Mean squared error", ".2f", "top-right"
+        )
+        self.acc_fig, self.acc_scale = self._time_figure(
+            "Accuracy", ".2f", "bottom-right"
+        )
         self.markers = [self._marker(fig) for fig in (self.loss_fig, self.acc_fig)]
         self.slider = w.SelectionSlider(
             options=[("–", 0)],
@@ -61,7 +65,9 @@ class PredictionView(w.VBox):
             layout=w.Layout(width="440px"),
         )
         self.probe_select = w.Dropdown(
-            options=[("–", 0)], description="test point", disabled=True,
+            options=[("–", 0)],
+            description="test point",
+            disabled=True,
             layout=w.Layout(width="300px"),
         )
         self.class_scale = bq.LinearScale(min=-0.5, max=float(dataset.n_classes) - 0.5)
@@ -109,7 +115,9 @@ class PredictionView(w.VBox):
         if event.kind == "prediction":
             self.show(event.data["predictions"])
         elif event.kind == "failed":
-            self.show_error(f"{type(event.data['error']).__name__}: {event.data['error']}")
+            self.show_error(
+                f"{type(event.data['error']).__name__}: {event.data['error']}"
+            )
         elif event.kind == "cancelled":
             self.show_error("Cancelled before the predictions were computed.")
 
@@ -125,13 +133,16 @@ class PredictionView(w.VBox):
         labels = self.dataset.labels_test
         with self.hold_sync():
             self.probe_select.options = [
-                (f"#{int(i)} (class {int(labels[i])})", int(p)) for p, i in enumerate(probes)
+                (f"#{int(i)} (class {int(labels[i])})", int(p))
+                for p, i in enumerate(probes)
             ]
             self.probe_select.disabled = False
             self.slider.options = [(time_label(float(ti)), k) for k, ti in enumerate(t)]
             self.slider.disabled = False
             # Start where training has visibly started but not converged.
-            self.slider.value = int(np.searchsorted(t, 10.0 ** np.median(np.log10(t[np.isfinite(t)]))))
+            self.slider.value = int(
+                np.searchsorted(t, 10.0 ** np.median(np.log10(t[np.isfinite(t)])))
+            )
         self._on_time()
         self.message.value = ""
 
@@ -140,7 +151,9 @@ class PredictionView(w.VBox):
 
     # -- drawing -----------------------------------------------------------
 
-    def _time_figure(self, y_label: str, fmt: str, legend: str) -> tuple[bq.Figure, Any]:
+    def _time_figure(
+        self, y_label: str, fmt: str, legend: str
+    ) -> tuple[bq.Figure, Any]:
         y_scale = bq.LinearScale()
         fig = bq.Figure(
             marks=[],
@@ -176,7 +189,10 @@ class PredictionView(w.VBox):
             for g, p in self.predictions.items():
                 t = p["t_curve"]
                 finite = np.isfinite(t)
-                for split, style, width in (("", "solid", 2.5), ("train_", "dashed", 1.5)):
+                for split, style, width in (
+                    ("", "solid", 2.5),
+                    ("train_", "dashed", 1.5),
+                ):
                     y = p[f"curve_{split}{key}"]
                     marks.append(
                         bq.Lines(
@@ -186,7 +202,9 @@ class PredictionView(w.VBox):
                             colors=[KERNEL_COLOURS[g]],
                             line_style=style,
                             stroke_width=width,
-                            labels=[f"{KERNEL_TITLES[g]} {'train' if split else 'test'}"],
+                            labels=[
+                                f"{KERNEL_TITLES[g]} {'train' if split else 'test'}"
+                            ],
                         )
                     )
             marker = self.markers[0 if key == "mse" else 1]
@@ -253,7 +271,10 @@ class PredictionView(w.VBox):
                     scales=scales,
                     colors=[KERNEL_COLOURS[g]],
                     default_size=48,
-                    labels=[KERNEL_TITLES[g] + ("" if std_all is not None else " (mean only)")],
+                    labels=[
+                        KERNEL_TITLES[g]
+                        + ("" if std_all is not None else " (mean only)")
+                    ],
                 )
             )
         target = self.dataset.y_test[test_index]
@@ -275,9 +296,7 @@ class PredictionView(w.VBox):
             self.output_scale.min = float(min(lo) - pad)
             self.output_scale.max = float(max(hi) + pad)
             self.probe_fig.marks = marks
-            self.probe_fig.title = (
-                f"Test point #{test_index} (class {label}) at t = {time_label(float(first['t_curve'][k]))}"
-            )
+            self.probe_fig.title = f"Test point #{test_index} (class {label}) at t = {time_label(float(first['t_curve'][k]))}"
         self.picture.show(test_index, label)
 
 
@@ -287,7 +306,10 @@ def legend_html(kernels: tuple[str, ...]) -> str:
         '<span style="display:inline-block;width:22px;border-top:3px {style} {colour};'
         'vertical-align:middle;margin:0 4px 0 12px"></span>{label}'
     )
-    parts = [swatch.format(style="solid", colour=KERNEL_COLOURS[g], label=KERNEL_TITLES[g]) for g in kernels]
+    parts = [
+        swatch.format(style="solid", colour=KERNEL_COLOURS[g], label=KERNEL_TITLES[g])
+        for g in kernels
+    ]
     parts.append(swatch.format(style="solid", colour=NEUTRAL, label="test"))
     parts.append(swatch.format(style="dashed", colour=NEUTRAL, label="train"))
     parts.append(
@@ -338,5 +360,7 @@ class _Picture:
     def show(self, index: int, label: int) -> None:
         if self.heatmap is None:
             return
-        self.heatmap.color = np.asarray(self.dataset.x_test[index], float).reshape(self.shape)
+        self.heatmap.color = np.asarray(self.dataset.x_test[index], float).reshape(
+            self.shape
+        )
         self.caption.value = f"<small>input #{index}, class {label}</small>"

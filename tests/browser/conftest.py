@@ -48,6 +48,7 @@ LAB_SETTINGS = {
     },
 }
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -36,7 +36,9 @@ compute = nngp, ntk
 predict = gradient_descent_mse(t=[1, 10, 100, 1000, inf])
 block_size = 20
 """
-LONG_SPEC = SPEC.replace("train=60", "train=1000").replace("block_size = 20", "block_size = 10")
+LONG_SPEC = SPEC.replace("train=60", "train=1000").replace(
+    "block_size = 20", "block_size = 10"
+)
 CELL = f"from nkwidgets.widgets import ArchitectureBuilder\nbuilder = ArchitectureBuilder({SPEC!r})\nbuilder"
 TIMEOUT_MS = 120_000
 
@@ -58,13 +60,27 @@ PROBE_TITLE = f"""() => {{
 def _put_notebook(base_url: str) -> None:
     notebook = {
         "cells": [
-            {"cell_type": "code", "metadata": {}, "source": CELL, "outputs": [], "execution_count": None}
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": CELL,
+                "outputs": [],
+                "execution_count": None,
+            }
         ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "metadata": {
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3",
+                "language": "python",
+            }
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    body = json.dumps({"type": "notebook", "format": "json", "content": notebook}).encode()
+    body = json.dumps(
+        {"type": "notebook", "format": "json", "content": notebook}
+    ).encode()
     request = urllib.request.Request(
         f"{base_url}/api/contents/{NOTEBOOK}",
         data=body,
@@ -77,7 +93,9 @@ def _put_notebook(base_url: str) -> None:
 @pytest.mark.timeout(400)
 def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
     _put_notebook(lab_url)
-    page = browser.new_page(viewport={"width": 1500, "height": 1100}, device_scale_factor=2)
+    page = browser.new_page(
+        viewport={"width": 1500, "height": 1100}, device_scale_factor=2
+    )
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_default_timeout(TIMEOUT_MS)
@@ -87,7 +105,9 @@ def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
         page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget")
         page.wait_for_function(KERNEL_IDLE)
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+        )
         page.wait_for_function(f"() => ({DIAGRAM_TEXT})().includes('Dense(10)')")
 
         # Build: add Erf from the palette; the diagram and the text follow.
@@ -105,12 +125,17 @@ def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
         page.wait_for_function(f"() => ({PROBE_TITLE})().includes('at t = ')")
 
         # Slide: keyboard on the slider handle moves the marker and the panel.
-        before_paths, before_title = page.evaluate(LOSS_FIGURE_PATHS), page.evaluate(PROBE_TITLE)
+        before_paths, before_title = (
+            page.evaluate(LOSS_FIGURE_PATHS),
+            page.evaluate(PROBE_TITLE),
+        )
         handle = page.locator(".widget-slider .noUi-handle").first
         handle.focus()
         for _ in range(8):
             handle.press("ArrowRight")
-        page.wait_for_function(f"() => ({PROBE_TITLE})() !== {json.dumps(before_title)}")
+        page.wait_for_function(
+            f"() => ({PROBE_TITLE})() !== {json.dumps(before_title)}"
+        )
         after_paths = page.evaluate(LOSS_FIGURE_PATHS)
         moved = [a for a, b in zip(after_paths, before_paths, strict=True) if a != b]
         assert len(moved) == 1, "exactly the time marker moves"
@@ -126,7 +151,9 @@ def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
         )
         page.get_by_role("button", name="Compute").click()
         page.get_by_role("button", name="Cancel").click()
-        page.wait_for_function(f"() => {PANEL}.textContent.includes('cancelled; finished blocks are kept')")
+        page.wait_for_function(
+            f"() => {PANEL}.textContent.includes('cancelled; finished blocks are kept')"
+        )
         page.wait_for_function(KERNEL_IDLE)
 
         # Reload: the widgets are rebuilt from the kernel's models.
@@ -135,8 +162,13 @@ def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
         page.reload()
         page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget")
         page.wait_for_function(f"() => ({DIAGRAM_TEXT})().includes('Dense(10)')")
-        page.wait_for_function(f"() => {PANEL}.textContent.includes('cancelled; finished blocks are kept')")
-        assert "train=1000" in page.locator(".widget-textarea textarea").first.input_value()
+        page.wait_for_function(
+            f"() => {PANEL}.textContent.includes('cancelled; finished blocks are kept')"
+        )
+        assert (
+            "train=1000"
+            in page.locator(".widget-textarea textarea").first.input_value()
+        )
         page.screenshot(path=str(ARTIFACTS / "builder_reloaded.png"), full_page=True)
         assert not errors, errors
     finally:

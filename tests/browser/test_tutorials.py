@@ -48,7 +48,9 @@ def test_tutorial_widget_renders(lab_url: str, browser, notebook: str) -> None:
         page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget")
         page.wait_for_function(KERNEL_IDLE)
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+        )
         # Every cell ran: the last code cell has an execution count.
         page.wait_for_function(
             f"""() => {{
@@ -57,11 +59,17 @@ def test_tutorial_widget_renders(lab_url: str, browser, notebook: str) -> None:
             }}"""
         )
         page.wait_for_function(KERNEL_IDLE)
-        errored = page.evaluate(f"() => {PANEL}.querySelectorAll('.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"] .ansi-red-fg, .jp-RenderedText[data-mime-type=\"application/vnd.jupyter.error\"]').length")
+        errored = page.evaluate(
+            f'() => {PANEL}.querySelectorAll(\'.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] .ansi-red-fg, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]\').length'
+        )
         assert errored == 0, f"{notebook}: a cell raised"
-        svg_marks = page.evaluate(f"() => {PANEL}.querySelectorAll('.bqplot svg path, .bqplot svg rect').length")
+        svg_marks = page.evaluate(
+            f"() => {PANEL}.querySelectorAll('.bqplot svg path, .bqplot svg rect').length"
+        )
         assert svg_marks > 0, f"{widget}: no bqplot marks drawn"
-        assert text in page.evaluate(f"() => {PANEL}.textContent"), f"{widget}: {text!r} not shown"
+        assert text in page.evaluate(f"() => {PANEL}.textContent"), (
+            f"{widget}: {text!r} not shown"
+        )
         assert not errors, errors
         # The widget itself, as a figure: the notebook panel scrolls, so a page
         # screenshot would show only whatever is in view at the end.

@@ -175,8 +175,12 @@ def test_kernel_input_is_passed_through():
 
 
 _, _, CNN_KERNEL_FN = stax.serial(
-    stax.Conv(8, (3, 3), padding="SAME"), stax.Erf(), stax.Conv(8, (3, 3), padding="SAME"),
-    stax.Erf(), stax.GlobalAvgPool(), stax.Dense(1),
+    stax.Conv(8, (3, 3), padding="SAME"),
+    stax.Erf(),
+    stax.Conv(8, (3, 3), padding="SAME"),
+    stax.Erf(),
+    stax.GlobalAvgPool(),
+    stax.Dense(1),
 )
 
 
@@ -184,7 +188,9 @@ def test_auto_batch_size_picks_blocks_that_fit_the_budget():
     """``batch_size='auto'``: a CNN-GAP kernel whose whole 48 x 48 block is over
     the budget runs in smaller blocks, with the same values."""
     x = np.random.RandomState(2).randn(48, 6, 6, 1).astype(np.float32)
-    budget = 12_000_000  # the whole (48, 48, 6, 6, 6, 6) float32 block is ~10 MB per array
+    budget = (
+        12_000_000  # the whole (48, 48, 6, 6, 6, 6) float32 block is ~10 MB per array
+    )
     with pytest.raises(MemoryBudgetError):
         batch(CNN_KERNEL_FN, 48, device_count=0, memory_budget=budget)(x, None, "ntk")
     auto = batch(CNN_KERNEL_FN, "auto", device_count=0, memory_budget=budget)

@@ -24,7 +24,9 @@ from nkwidgets.data import digits
 FLOAT64_TOL = 1e-8
 
 NET = stax.serial(
-    stax.Dense(256, W_std=1.5, b_std=0.05), stax.Relu(), stax.Dense(10, W_std=1.5, b_std=0.05)
+    stax.Dense(256, W_std=1.5, b_std=0.05),
+    stax.Relu(),
+    stax.Dense(10, W_std=1.5, b_std=0.05),
 )
 
 
@@ -46,7 +48,9 @@ def kernels_and_data():
 
 
 def _settings(**kw):
-    return PredictSettings(t=(0.5, 5.0, 50.0, math.inf), diag_reg=0.0, curve_points=7, **kw)
+    return PredictSettings(
+        t=(0.5, 5.0, 50.0, math.inf), diag_reg=0.0, curve_points=7, **kw
+    )
 
 
 def test_means_match_gradient_descent_mse(kernels_and_data):
@@ -55,9 +59,14 @@ def test_means_match_gradient_descent_mse(kernels_and_data):
     with jax.enable_x64(True):
         out = predict_mse(kernels, ds, settings)
         for g, k in kernels.items():
-            fn = predict.gradient_descent_mse(k["train_train"], ds.y_train.astype(np.float64))
+            fn = predict.gradient_descent_mse(
+                k["train_train"], ds.y_train.astype(np.float64)
+            )
             fx_train, fx_test = fn(
-                t=np.asarray(settings.t), fx_train_0=0.0, fx_test_0=0.0, k_test_train=k["test_train"]
+                t=np.asarray(settings.t),
+                fx_train_0=0.0,
+                fx_test_0=0.0,
+                k_test_train=k["test_train"],
             )
             np.testing.assert_allclose(out[g]["fx_test"], fx_test, atol=FLOAT64_TOL)
             acc = (np.asarray(fx_train).argmax(-1) == ds.labels_train).mean(-1)
@@ -95,7 +104,9 @@ def test_probe_std_matches_closed_form_covariance(kernels_and_data, mode):
     settings = _settings(probe_points=(0, 3, 7))
     probe = probe_indices(ds, settings)
     with jax.enable_x64(True):
-        out = predict_mse(kernels, ds, settings, probe_nngp_full[np.ix_(probe, probe)])[mode]
+        out = predict_mse(kernels, ds, settings, probe_nngp_full[np.ix_(probe, probe)])[
+            mode
+        ]
     expected = _expected_std(
         kernels, ds, mode, probe, probe_nngp_full[np.ix_(probe, probe)], out["t_curve"]
     )

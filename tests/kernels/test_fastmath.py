@@ -20,7 +20,9 @@ ULP = np.finfo(np.float32).eps
 def _grid() -> np.ndarray:
     x = np.linspace(-1.0, 1.0, 400_001, dtype=np.float32)
     tail = 1.0 - np.logspace(-7, -1, 2_000).astype(np.float32)  # next to +1
-    return np.concatenate([x, tail, -tail, [-1.0, 1.0, 0.0, 0.5, -0.5]]).astype(np.float32)
+    return np.concatenate([x, tail, -tail, [-1.0, 1.0, 0.0, 0.5, -0.5]]).astype(
+        np.float32
+    )
 
 
 def test_float32_arccos_and_arcsin_match_float64_library():
@@ -38,7 +40,9 @@ def test_float64_keeps_full_precision(x64):
     x = np.linspace(-1, 1, 1001)
     got = _fastmath.arccos(jnp.asarray(x))
     assert got.dtype == np.float64
-    np.testing.assert_allclose(np.asarray(got), np.arccos(x), rtol=4.5e-16, atol=4.5e-16)
+    np.testing.assert_allclose(
+        np.asarray(got), np.arccos(x), rtol=4.5e-16, atol=4.5e-16
+    )
 
 
 def test_fuses_under_jit_and_vmap():

@@ -29,7 +29,9 @@ def _inputs(n1=6, n2=4, d=5, seed=0):
 
 def _arccos1(c, q1, q2):
     """E[relu(u) relu(v)] and E[relu'(u) relu'(v)] (Cho & Saul order 1 and 0)."""
-    rho = np.clip(c / np.sqrt(np.outer(q1, q2)) if c.ndim == 2 else c / np.sqrt(q1 * q2), -1, 1)
+    rho = np.clip(
+        c / np.sqrt(np.outer(q1, q2)) if c.ndim == 2 else c / np.sqrt(q1 * q2), -1, 1
+    )
     theta = np.arccos(rho)
     norm = np.sqrt(np.outer(q1, q2)) if c.ndim == 2 else np.sqrt(q1 * q2)
     k = norm / (2 * np.pi) * (np.sin(theta) + (np.pi - theta) * np.cos(theta))

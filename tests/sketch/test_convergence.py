@@ -57,8 +57,10 @@ def test_fc_sketch_converges_to_stax(name, x64):
     errors = []
     for m in dims:
         net = sketch.serial(
-            sketch.DenseFeatures(W, B), feat(m),
-            sketch.DenseFeatures(W, B), feat(m),
+            sketch.DenseFeatures(W, B),
+            feat(m),
+            sketch.DenseFeatures(W, B),
+            feat(m),
             sketch.DenseFeatures(W, B),
         )
         errors.append(relative_errors(net, x, exact, SEEDS).mean(0))
@@ -81,17 +83,23 @@ def test_cnn_gap_relu_sketch_converges_to_stax(x64):
     x = data.digits(train=4, test=1, images=True).x_train.astype(np.float64)
     conv = dict(padding="SAME", W_std=W, b_std=B)
     exact = stax.serial(
-        stax.Conv(1, (3, 3), **conv), stax.Relu(),
-        stax.Conv(1, (3, 3), **conv), stax.Relu(),
-        stax.GlobalAvgPool(), stax.Dense(1, W, B),
+        stax.Conv(1, (3, 3), **conv),
+        stax.Relu(),
+        stax.Conv(1, (3, 3), **conv),
+        stax.Relu(),
+        stax.GlobalAvgPool(),
+        stax.Dense(1, W, B),
     )[2](x, None, ("nngp", "ntk"))
     dims = [32, 128, 512]
     errors = []
     for m in dims:
         net = sketch.serial(
-            sketch.ConvFeatures((3, 3), **conv), sketch.ReluFeatures(m),
-            sketch.ConvFeatures((3, 3), **conv), sketch.ReluFeatures(m),
-            sketch.GlobalAvgPoolFeatures(), sketch.DenseFeatures(W, B),
+            sketch.ConvFeatures((3, 3), **conv),
+            sketch.ReluFeatures(m),
+            sketch.ConvFeatures((3, 3), **conv),
+            sketch.ReluFeatures(m),
+            sketch.GlobalAvgPoolFeatures(),
+            sketch.DenseFeatures(W, B),
         )
         errors.append(relative_errors(net, x, exact, 4).mean(0))
     errors = np.array(errors)

@@ -73,7 +73,14 @@ def test_relu_coefficients_closed_form(x64):
     # a_0 = 1/sqrt(2 pi), a_1 = 1/2, a_2 = 1/(2 sqrt(pi)), odd i >= 3 vanish.
     a = np.asarray(sketch.hermite_coefficients(jax.nn.relu, 5, 4.0).coefficients)
     expected = 2.0 * np.array(  # ReLU is 1-homogeneous: a_i(q) = sqrt(q) a_i(1)
-        [1 / np.sqrt(2 * np.pi), 0.5, 1 / (2 * np.sqrt(np.pi)), 0.0, -1 / (np.sqrt(24) * np.sqrt(2 * np.pi)), 0.0]
+        [
+            1 / np.sqrt(2 * np.pi),
+            0.5,
+            1 / (2 * np.sqrt(np.pi)),
+            0.0,
+            -1 / (np.sqrt(24) * np.sqrt(2 * np.pi)),
+            0.0,
+        ]
     )
     np.testing.assert_allclose(a, expected, atol=1e-12)
 

@@ -28,16 +28,38 @@ def _images():
 
 CNNS = {
     "same_gap": (
-        [stax.Conv(1, (3, 3), padding="SAME", W_std=W, b_std=B), stax.Relu(), stax.GlobalAvgPool()],
-        [sketch.ConvFeatures((3, 3), padding="SAME", W_std=W, b_std=B), sketch.ReluFeatures(method="exact"), sketch.GlobalAvgPoolFeatures()],
+        [
+            stax.Conv(1, (3, 3), padding="SAME", W_std=W, b_std=B),
+            stax.Relu(),
+            stax.GlobalAvgPool(),
+        ],
+        [
+            sketch.ConvFeatures((3, 3), padding="SAME", W_std=W, b_std=B),
+            sketch.ReluFeatures(method="exact"),
+            sketch.GlobalAvgPoolFeatures(),
+        ],
     ),
     "valid_strided_flatten": (
         [stax.Conv(1, (3, 2), (2, 1), "VALID", W_std=W), stax.Relu(), stax.Flatten()],
-        [sketch.ConvFeatures((3, 2), (2, 1), "VALID", W_std=W), sketch.ReluFeatures(method="exact"), sketch.FlattenFeatures()],
+        [
+            sketch.ConvFeatures((3, 2), (2, 1), "VALID", W_std=W),
+            sketch.ReluFeatures(method="exact"),
+            sketch.FlattenFeatures(),
+        ],
     ),
     "circular_avgpool": (
-        [stax.Conv(1, (3, 3), padding="CIRCULAR", W_std=W, b_std=B), stax.Relu(), stax.AvgPool((2, 2), (2, 2), "SAME"), stax.Flatten()],
-        [sketch.ConvFeatures((3, 3), padding="CIRCULAR", W_std=W, b_std=B), sketch.ReluFeatures(method="exact"), sketch.AvgPoolFeatures((2, 2), (2, 2), "SAME"), sketch.FlattenFeatures()],
+        [
+            stax.Conv(1, (3, 3), padding="CIRCULAR", W_std=W, b_std=B),
+            stax.Relu(),
+            stax.AvgPool((2, 2), (2, 2), "SAME"),
+            stax.Flatten(),
+        ],
+        [
+            sketch.ConvFeatures((3, 3), padding="CIRCULAR", W_std=W, b_std=B),
+            sketch.ReluFeatures(method="exact"),
+            sketch.AvgPoolFeatures((2, 2), (2, 2), "SAME"),
+            sketch.FlattenFeatures(),
+        ],
     ),
 }
 
@@ -59,7 +81,9 @@ def test_exact_cnn_features_reproduce_stax(name, x64):
 def test_layernorm_normalises_both_kernels(x64):
     # Independent formula: K / sqrt(q_x q_y), Theta / sqrt(q_x q_y).
     x = np.random.RandomState(0).randn(5, 7)
-    init_fn, feature_fn = sketch.serial(sketch.DenseFeatures(W, B), sketch.LayerNormFeatures())
+    init_fn, feature_fn = sketch.serial(
+        sketch.DenseFeatures(W, B), sketch.LayerNormFeatures()
+    )
     before = sketch.DenseFeatures(W, B).feature_fn(x)
     k, theta = grams(before)
     q = np.sqrt(np.diag(k))
@@ -70,7 +94,11 @@ def test_layernorm_normalises_both_kernels(x64):
 
 def test_float32_and_jit(key):
     x = jnp.asarray(np.random.RandomState(0).randn(4, 10), jnp.float32)
-    init_fn, feature_fn = sketch.serial(sketch.DenseFeatures(), sketch.ElementwiseFeatures(jnp.tanh, 4, 64), sketch.DenseFeatures())
+    init_fn, feature_fn = sketch.serial(
+        sketch.DenseFeatures(),
+        sketch.ElementwiseFeatures(jnp.tanh, 4, 64),
+        sketch.DenseFeatures(),
+    )
     shapes, params = init_fn(key, x.shape)
     feats = jax.jit(feature_fn)(x, params)
     assert feats.ntk_feat.dtype == jnp.float32
@@ -94,12 +122,27 @@ def test_errors_name_the_fix(key):
 
 def test_public_api():
     expected = {
-        "DenseFeatures", "ReluFeatures", "ElementwiseFeatures", "ConvFeatures",
-        "AvgPoolFeatures", "GlobalAvgPoolFeatures", "FlattenFeatures",
-        "LayerNormFeatures", "serial", "Features", "FeatureLayer", "FeatureShapes",
-        "hermite_coefficients", "derivative_expansion", "dual_series", "HermiteExpansion",
-        "gradient_descent_mse", "gradient_descent_mse_streamed", "feature_statistics",
-        "feature_batches", "FeatureStatistics",
+        "DenseFeatures",
+        "ReluFeatures",
+        "ElementwiseFeatures",
+        "ConvFeatures",
+        "AvgPoolFeatures",
+        "GlobalAvgPoolFeatures",
+        "FlattenFeatures",
+        "LayerNormFeatures",
+        "serial",
+        "Features",
+        "FeatureLayer",
+        "FeatureShapes",
+        "hermite_coefficients",
+        "derivative_expansion",
+        "dual_series",
+        "HermiteExpansion",
+        "gradient_descent_mse",
+        "gradient_descent_mse_streamed",
+        "feature_statistics",
+        "feature_batches",
+        "FeatureStatistics",
     }
     public = {n for n in dir(sketch) if not n.startswith("_")}
     assert expected <= public
@@ -111,8 +154,10 @@ def test_layernorm_matches_stax(x64):
         stax.Dense(1, W, B), stax.LayerNorm(), stax.Relu(), stax.Dense(1, W, B)
     )[2](x, None, ("nngp", "ntk"))
     init_fn, feature_fn = sketch.serial(
-        sketch.DenseFeatures(W, B), sketch.LayerNormFeatures(),
-        sketch.ReluFeatures(method="exact"), sketch.DenseFeatures(W, B),
+        sketch.DenseFeatures(W, B),
+        sketch.LayerNormFeatures(),
+        sketch.ReluFeatures(method="exact"),
+        sketch.DenseFeatures(W, B),
     )
     feats = feature_fn(x, init_fn(jax.random.PRNGKey(0), x.shape)[1])
     for got, want in zip(grams(feats), exact, strict=True):

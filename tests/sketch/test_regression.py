@@ -24,7 +24,9 @@ def problem(x64):
     rng = np.random.RandomState(3)
     x, xt = rng.randn(12, 6), rng.randn(5, 6)
     net = sketch.serial(
-        sketch.DenseFeatures(1.5, 0.1), sketch.ReluFeatures(32), sketch.DenseFeatures(1.5, 0.1)
+        sketch.DenseFeatures(1.5, 0.1),
+        sketch.ReluFeatures(32),
+        sketch.DenseFeatures(1.5, 0.1),
     )
     _, params = net.init_fn(jax.random.PRNGKey(0), x.shape)
     phi = np.asarray(net.feature_fn(x, params).ntk_feat)
@@ -68,16 +70,24 @@ def test_rank_deficient_limit_is_projection(x64):
     coef = np.linalg.lstsq(phi, y, rcond=None)[0]
     train = sketch.gradient_descent_mse(phi, y)(np.inf, 0.0)
     np.testing.assert_allclose(train, phi @ coef, rtol=RTOL, atol=RTOL)
-    np.testing.assert_allclose(sketch.gradient_descent_mse(phi, y)(None, 0.0), phi @ coef, rtol=RTOL, atol=RTOL)
+    np.testing.assert_allclose(
+        sketch.gradient_descent_mse(phi, y)(None, 0.0), phi @ coef, rtol=RTOL, atol=RTOL
+    )
 
 
 def test_streamed_batches_equal_in_memory(problem):
     net, params, x, phi, phit, y = problem
-    batches = zip(sketch.feature_batches(net.feature_fn, params, x, 5), (y[i : i + 5] for i in range(0, 12, 5)), strict=True)
+    batches = zip(
+        sketch.feature_batches(net.feature_fn, params, x, 5),
+        (y[i : i + 5] for i in range(0, 12, 5)),
+        strict=True,
+    )
     stream = sketch.gradient_descent_mse_streamed(batches, diag_reg=1e-3)
     full = sketch.gradient_descent_mse(phi, y, diag_reg=1e-3)
     ts = np.array([1.0, 100.0])
-    np.testing.assert_allclose(stream(None, phit), full(None, None, 0.0, phit), rtol=RTOL)
+    np.testing.assert_allclose(
+        stream(None, phit), full(None, None, 0.0, phit), rtol=RTOL
+    )
     np.testing.assert_allclose(stream(ts, phit), full(ts, None, 0.0, phit), rtol=RTOL)
 
 
@@ -86,6 +96,8 @@ def test_bad_batches_name_the_problem(x64):
         sketch.feature_statistics([])
     rng = np.random.RandomState(0)
     with pytest.raises(InputError, match="same params"):
-        sketch.feature_statistics([(rng.randn(3, 4), rng.randn(3, 1)), (rng.randn(3, 5), rng.randn(3, 1))])
+        sketch.feature_statistics(
+            [(rng.randn(3, 4), rng.randn(3, 1)), (rng.randn(3, 5), rng.randn(3, 1))]
+        )
     with pytest.raises(InputError, match="phi_test"):
         sketch.gradient_descent_mse(rng.randn(3, 4), rng.randn(3, 1))(None, None, 0.0)

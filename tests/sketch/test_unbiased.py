@@ -49,7 +49,9 @@ def test_relu_random_features_unbiased(x64):
         x, None, ("nngp", "ntk")
     )
     net = sketch.serial(
-        sketch.DenseFeatures(W, B), sketch.ReluFeatures(64, 64), sketch.DenseFeatures(W, B)
+        sketch.DenseFeatures(W, B),
+        sketch.ReluFeatures(64, 64),
+        sketch.DenseFeatures(W, B),
     )
     nngp, ntk = _seed_grams(net, x, SEEDS)
     # Width-64 random features, 300 seeds: measured standard errors <= 1.6 %.

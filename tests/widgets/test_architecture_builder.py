@@ -25,11 +25,15 @@ def _names(builder):
 def test_default_text_builds_rows_diagram_and_json():
     b = ArchitectureBuilder()
     assert _names(b) == ["Dense", "Relu", "Dense", "Relu", "Dense"]
-    assert json.loads(b.spec_json) == json.loads(json.dumps(parse(DEFAULT_TEXT).to_json()))
+    assert json.loads(b.spec_json) == json.loads(
+        json.dumps(parse(DEFAULT_TEXT).to_json())
+    )
     assert len(b.rows.children) == 5
     # Diagram boxes in chain order, between input and output.
     svg = b.diagram.value
-    positions = [svg.index(t) for t in ("input", "Dense(512", "Relu()", "Dense(10", "output")]
+    positions = [
+        svg.index(t) for t in ("input", "Dense(512", "Relu()", "Dense(10", "output")
+    ]
     assert positions == sorted(positions)
 
 
@@ -44,7 +48,11 @@ def test_form_edits_rewrite_text_and_json():
     assert spec.to_json()["net"]["args"][0]["args"] == [128]
     assert json.loads(b.spec_json)["net"]["args"][2]["layer"] == "Erf"
     b.remove_layer(1)
-    assert [n["layer"] for n in parse(b.text.value).to_json()["net"]["args"]] == ["Dense", "Erf", "Dense"]
+    assert [n["layer"] for n in parse(b.text.value).to_json()["net"]["args"]] == [
+        "Dense",
+        "Erf",
+        "Dense",
+    ]
     # The other settings survive form edits.
     assert "data = digits(train=24, test=8)" in b.text.value
 
@@ -64,7 +72,9 @@ def test_invalid_field_marks_its_row_and_keeps_last_good_text():
     good = b.text.value
     b.set_argument(0, "W_std", "wide")
     assert "not allowed" in b.rows.children[0].children[-1].value
-    assert "line 1" not in b.rows.children[0].children[-1].value  # no snippet coordinates
+    assert (
+        "line 1" not in b.rows.children[0].children[-1].value
+    )  # no snippet coordinates
     assert b.spec_json == "" and b.text.value == good
     assert "Layer 1 (Dense)" in b.text_status.value
     assert "var(--jp-error-color1)" in b.diagram.value
@@ -91,16 +101,15 @@ def test_text_edits_rebuild_form_and_bad_text_is_not_applied():
 
 def test_palette_has_every_stax_layer_and_each_starts_sensibly():
     exported = {
-        n for n, v in vars(stax).items()
+        n
+        for n, v in vars(stax).items()
         if not n.startswith("_") and callable(v) and not isinstance(v, type)
     }
     assert set(palette()) == exported
     for name, layer in palette().items():
         entry = new_entry(name)
         message = entry.check()
-        if layer["takes_layers"] or not any(
-            p["required"] for p in _required(name)
-        ):
+        if layer["takes_layers"] or not any(p["required"] for p in _required(name)):
             assert message == "", (name, message)
         else:
             assert message.startswith(f"{name} needs"), (name, message)
@@ -116,7 +125,9 @@ def _required(name):
 def test_compute_runs_the_spec_and_binds_nothing_outside_ipython():
     b = ArchitectureBuilder(TINY)
     job = b.compute()
-    assert job is not None and b.compute_button.disabled and not b.cancel_button.disabled
+    assert (
+        job is not None and b.compute_button.disabled and not b.cancel_button.disabled
+    )
     result = job.result(timeout=100)
     assert result.kernels["ntk"]["train_train"].shape == (24, 24)
     assert not b.compute_button.disabled and b.cancel_button.disabled
@@ -135,7 +146,9 @@ def test_compute_with_invalid_spec_says_why():
 def test_cancel_stops_the_job_and_reenables_compute():
     from nkwidgets.compute import JobCancelled
 
-    b = ArchitectureBuilder(TINY.replace("train=24, test=8", "train=400, test=8") + "block_size = 20\n")
+    b = ArchitectureBuilder(
+        TINY.replace("train=24, test=8", "train=400, test=8") + "block_size = 20\n"
+    )
     job = b.compute()
     b.cancel()
     with pytest.raises(JobCancelled):

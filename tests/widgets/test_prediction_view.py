@@ -58,8 +58,12 @@ def test_curves_show_train_and_test_for_each_kernel(dataset):
     assert len(lines) == 4  # {nngp, ntk} x {test, train}
     finite = np.isfinite(preds["ntk"]["t_curve"])
     drawn = {m.labels[0]: m for m in lines}
-    np.testing.assert_array_equal(drawn["NTK train"].y, preds["ntk"]["curve_train_accuracy"][finite])
-    np.testing.assert_array_equal(drawn["NNGP test"].x, preds["nngp"]["t_curve"][finite])
+    np.testing.assert_array_equal(
+        drawn["NTK train"].y, preds["ntk"]["curve_train_accuracy"][finite]
+    )
+    np.testing.assert_array_equal(
+        drawn["NNGP test"].x, preds["nngp"]["t_curve"][finite]
+    )
 
 
 def test_slider_moves_marker_and_probe_bands(dataset):
