@@ -17,6 +17,7 @@ import pytest
 from .conftest import ARTIFACTS, CHROMIUM
 from .test_lab import (
     ALL_BLOCKS_DONE,
+    CHANGE_THEME,
     KERNEL_IDLE,
     KERNEL_ROUND_TRIP,
     PANEL,
@@ -50,6 +51,9 @@ LOSS_FIGURE_PATHS = f"""() => {{
   const fig = figs.find(f => f.textContent.includes('Mean squared error vs training time'));
   return fig ? [...fig.querySelectorAll('path.line')].map(p => p.getAttribute('d')) : null;
 }}"""
+
+DIAGRAM_TEXT_COLOUR = f"""() => getComputedStyle(
+  {PANEL}.querySelector('svg[aria-label="network diagram"] text')).fill"""
 
 PROBE_TITLE = f"""() => {{
   const titles = [...{PANEL}.querySelectorAll('.bqplot.figure .mainheading')];
@@ -170,6 +174,15 @@ def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
             in page.locator(".widget-textarea textarea").first.input_value()
         )
         page.screenshot(path=str(ARTIFACTS / "builder_reloaded.png"), full_page=True)
+
+        # Dark theme: the diagram's text follows JupyterLab's font colour.
+        light_text = page.evaluate(DIAGRAM_TEXT_COLOUR)
+        page.evaluate(CHANGE_THEME, "JupyterLab Dark")
+        page.wait_for_function(
+            f"() => ({DIAGRAM_TEXT_COLOUR})() !== {json.dumps(light_text)}"
+        )
+        page.screenshot(path=str(ARTIFACTS / "builder_dark.png"), full_page=True)
+        page.evaluate(CHANGE_THEME, "JupyterLab Light")
         assert not errors, errors
     finally:
         page.screenshot(path=str(ARTIFACTS / "builder_final.png"), full_page=True)
