@@ -41,6 +41,8 @@ from .kernels._elementwise import Erf as Erf
 from .kernels._elementwise import LeakyRelu as LeakyRelu
 from .kernels._elementwise import Relu as Relu
 from .kernels._flatten import Flatten as Flatten
+from .kernels._index import Index as Index
+from .kernels._index import Slice as Slice
 from .kernels._kernel import Kernel as Kernel
 from .kernels._layer import Layer as Layer
 from .kernels._layernorm import LayerNorm as LayerNorm

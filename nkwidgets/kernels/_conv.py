@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import LayerError
-from . import _spatial
+from . import _masking, _spatial
 from ._dense import Parameterization, _check_dense_args
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
@@ -376,6 +376,7 @@ def _conv_layer(
             )
         return out
 
+    mask_rule = _masking.transposed_window_rule if transpose else _masking.window_rule
     return make_layer(
         f"{name}({out_chan}, {filters})",
         init_fn=init_fn,
@@ -388,4 +389,5 @@ def _conv_layer(
             # wrong rank reach the layer's own rank check, which names the fix.
             channel_axis=lhs_spec.index("C") - (n + 2 if lhs_spec[-1] == "C" else 0),
         ),
+        masking=mask_rule(filters_k, strides_k, padding, tuple(out_order)),
     )

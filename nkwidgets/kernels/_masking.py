@@ -13,7 +13,12 @@ layer that supports masking declares a :class:`MaskRule`:
   zero every covariance that involves a masked position, so padding never
   leaks into later layers;
 * global pooling averages over unmasked positions only; Flatten keeps the
-  zeros (as NT) and masks an example only when all its positions are masked.
+  zeros (as NT) and masks an example only when all its positions are masked;
+* convolutions and pooling windows read masked inputs as the zeros they are
+  and mask an output position by the input at its window's centre (a
+  transposed convolution: by any masked input it spreads), then re-zero the
+  covariances of masked outputs, as Neural Tangents 0.6.5 does;
+* Index slices the masks with the covariances.
 
 A layer without a rule raises a LayerError when a mask reaches it, instead of
 silently mixing padding into the kernel.
@@ -30,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import LayerError
+from . import _spatial
 from ._kernel import Kernel
 
 
@@ -44,7 +50,8 @@ class MaskRule:
         (needed where a layer makes zeros non-zero: biases, ``Exp``).
       adjust: ``(kernel_in, kernel_out) -> kernel_out`` for layers whose
         arithmetic must discount masked positions (global average pooling).
-      children: combinators whose children handle masks themselves.
+      children: the layer sets its output masks itself (combinators through
+        their children; Index slices them with the covariances).
     """
 
     propagate: Callable[[jax.Array], jax.Array] | None = None
@@ -89,9 +96,10 @@ def unsupported(name: str) -> LayerError:
         name,
         f"masking is not supported by {name}: a masked (padded) position would "
         "be mixed into the kernel as if it were data.",
-        "apply masks only to networks of Dense, nonlinearities, "
-        "GlobalSelfAttention, LayerNorm, Aggregate, GlobalAvgPool/GlobalSumPool "
-        "and Flatten; or pad inputs with zeros and drop mask_constant.",
+        "apply masks only to networks of Dense, nonlinearities, Conv, "
+        "ConvTranspose, ConvLocal, AvgPool, SumPool, GlobalSelfAttention, "
+        "LayerNorm, Aggregate, GlobalAvgPool/GlobalSumPool, Flatten and Index; "
+        "or pad inputs with zeros and drop mask_constant.",
     )
 
 
@@ -208,3 +216,66 @@ def global_pool_rule(average: bool) -> MaskRule:
 
 FLATTEN = MaskRule(propagate=all_positions)
 """Flatten keeps masked positions as zeros in the mean (Neural Tangents' rule)."""
+
+
+def _in_output_order(mask: jax.Array, order: tuple[int, ...] | None) -> jax.Array:
+    if order is None or list(order) == sorted(order):
+        return mask
+    return jnp.transpose(mask, (0,) + tuple(1 + d for d in order))
+
+
+def window_rule(
+    windows: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+    order: tuple[int, ...] | None = None,
+) -> MaskRule:
+    """Convolutions and pooling windows: an output position is masked when the
+    input position at the centre of its window is (Neural Tangents'
+    ``_pool_mask``); real outputs next to padding sum the masked inputs as the
+    zeros they are. ``order``: the output's spatial dimensions in terms of the
+    input's (convolutions with permuting ``dimension_numbers``)."""
+
+    def propagate(mask: jax.Array) -> jax.Array:
+        sizes = mask.shape[1:]
+        outs = tuple(
+            _spatial.out_size(n, w, s, padding)
+            for n, w, s in zip(sizes, windows, strides, strict=True)
+        )
+        # NT leaves the mask alone when every size is kept (SAME, stride 1);
+        # otherwise the centres below are in range by construction of SAME
+        # and VALID pads, and the clip only guards the index arithmetic.
+        if outs != sizes:
+            for d, (n, w, s) in enumerate(zip(sizes, windows, strides, strict=True)):
+                lo, _ = _spatial.pads_for(n, w, s, padding)
+                centres = -lo + (w - 1) // 2 + s * np.arange(outs[d])
+                mask = jnp.take(mask, np.clip(centres, 0, n - 1), axis=1 + d)
+        return _in_output_order(mask, order)
+
+    return MaskRule(propagate=propagate, remask=True)
+
+
+def transposed_window_rule(
+    windows: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+    order: tuple[int, ...] | None = None,
+) -> MaskRule:
+    """Transposed convolutions: an output position is masked when any masked
+    input reaches it (Neural Tangents transposes the mask with a filter of
+    ones); ``CIRCULAR`` spreads it as ``SAME`` does."""
+    mode = "SAME" if padding == "CIRCULAR" else padding
+
+    def propagate(mask: jax.Array) -> jax.Array:
+        spread_mask = mask.astype(jnp.float32)
+        for d, (w, s) in enumerate(zip(windows, strides, strict=True)):
+            spread_mask = _spatial.transposed_window_sum(
+                spread_mask, (1 + d,), w, s, mode
+            )
+        return _in_output_order(spread_mask > 0, order)
+
+    return MaskRule(propagate=propagate, remask=True)
+
+
+SLICED = MaskRule(children=True)
+"""Index: its transform slices the masks together with the covariances."""

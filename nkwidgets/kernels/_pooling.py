@@ -28,7 +28,7 @@ from ..errors import LayerError
 from . import _spatial
 from ._kernel import Kernel
 from ._layer import Layer, Requirements, make_layer
-from ._masking import global_pool_rule
+from ._masking import MaskRule, global_pool_rule, window_rule
 
 
 def _spatial_axes(ndim: int, batch_axis: int, channel_axis: int) -> list[int]:
@@ -132,7 +132,24 @@ def _pool_layer(
         requirements=Requirements(
             spatial="full", batch_axis=batch_axis, channel_axis=channel_axis
         ),
+        masking=(
+            _refuse_circular_masks(name)
+            if padding == "CIRCULAR"
+            else window_rule(window, strides, padding)
+        ),
     )
+
+
+def _refuse_circular_masks(name: str) -> MaskRule:
+    def propagate(mask: jax.Array) -> jax.Array:
+        raise LayerError(
+            name,
+            "with padding='CIRCULAR' would wrap the padded end of each sequence "
+            "onto its start; Neural Tangents 0.6.5 has no rule for masks here either.",
+            "use padding='SAME' or 'VALID' when inputs carry mask_constant.",
+        )
+
+    return MaskRule(propagate=propagate)
 
 
 def AvgPool(
@@ -147,7 +164,10 @@ def AvgPool(
 
     ``strides=None`` means stride 1. ``normalize_edges=True`` divides each
     window by its number of real (non-padding) positions, which only differs
-    from the window size at the edges of ``SAME`` padding.
+    from the window size at the edges of ``SAME`` padding. Positions masked by
+    ``mask_constant`` count in the divisor as the zeros they are (Neural
+    Tangents' rule), so padding a sequence further leaves its kernel unchanged
+    only without ``normalize_edges``.
     """
     return _pool_layer(
         "AvgPool",

@@ -29,8 +29,8 @@ out of both comparisons, and ours must be finite there.
 
 One test per (family, case, call); call ``x1x2`` is ``kernel_fn(x1, x2)`` and
 ``x1x1`` is ``kernel_fn(x1, None)`` (they differ e.g. for Dropout). A case's
-``call_kwargs`` expression (family ``attention``: graphs for ``Aggregate``,
-``mask_constant``) is evaluated on the stored inputs and passed to both calls. A case whose
+``call_kwargs`` expression (families ``attention`` and ``masking``: graphs
+for ``Aggregate``, ``mask_constant``) is evaluated on the stored inputs and passed to both calls. A case whose
 layer ``nkwidgets.stax`` lacks FAILS, on purpose: the fixture list is the
 to-do list. A case NT itself raised on is skipped, with NT's message as reason.
 """
