@@ -134,3 +134,36 @@ def browser() -> Iterator[object]:
         )
         yield chromium
         chromium.close()
+
+
+def put_notebook(base_url: str, name: str, sources: list[str]) -> None:
+    """Save a notebook of code cells (no outputs) into the served Lab."""
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": source,
+                "outputs": [],
+                "execution_count": None,
+            }
+            for source in sources
+        ],
+        "metadata": {
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3",
+                "language": "python",
+            }
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    body = json.dumps({"type": "notebook", "format": "json", "content": notebook})
+    request = urllib.request.Request(
+        f"{base_url}/api/contents/{name}",
+        data=body.encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()

@@ -10,11 +10,10 @@ and the per-class panel follow), cancels a longer job, and reloads the page
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import pytest
 
-from .conftest import ARTIFACTS, CHROMIUM
+from .conftest import ARTIFACTS, CHROMIUM, put_notebook
 from .test_lab import (
     ALL_BLOCKS_DONE,
     CHANGE_THEME,
@@ -61,42 +60,9 @@ PROBE_TITLE = f"""() => {{
 }}"""
 
 
-def _put_notebook(base_url: str) -> None:
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "source": CELL,
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {
-            "kernelspec": {
-                "name": "python3",
-                "display_name": "Python 3",
-                "language": "python",
-            }
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    body = json.dumps(
-        {"type": "notebook", "format": "json", "content": notebook}
-    ).encode()
-    request = urllib.request.Request(
-        f"{base_url}/api/contents/{NOTEBOOK}",
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
 @pytest.mark.timeout(400)
 def test_build_run_slide_cancel_reload(lab_url: str, browser) -> None:
-    _put_notebook(lab_url)
+    put_notebook(lab_url, NOTEBOOK, [CELL])
     page = browser.new_page(
         viewport={"width": 1500, "height": 1100}, device_scale_factor=2
     )

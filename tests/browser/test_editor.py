@@ -10,12 +10,9 @@ land in ``test-artifacts/editor_*.png``.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
-from .conftest import ARTIFACTS, CHROMIUM
+from .conftest import ARTIFACTS, CHROMIUM, put_notebook
 from .test_lab import (
     KERNEL_IDLE,
     PANEL,
@@ -45,41 +42,6 @@ CELLS = [
     ARGUMENT_COMPLETION_CELL,
 ]
 TIMEOUT_MS = 60_000
-
-
-def _code_cell(source: str) -> dict:
-    return {
-        "cell_type": "code",
-        "metadata": {},
-        "source": source,
-        "outputs": [],
-        "execution_count": None,
-    }
-
-
-def _put_notebook(base_url: str) -> None:
-    notebook = {
-        "cells": [_code_cell(s) for s in CELLS],
-        "metadata": {
-            "kernelspec": {
-                "name": "python3",
-                "display_name": "Python 3",
-                "language": "python",
-            }
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    body = json.dumps(
-        {"type": "notebook", "format": "json", "content": notebook}
-    ).encode()
-    request = urllib.request.Request(
-        f"{base_url}/api/contents/{NOTEBOOK}",
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def _cell(index: int) -> str:
@@ -131,7 +93,7 @@ def _complete_at_end(page, index: int) -> list[str]:
 
 @pytest.mark.timeout(300)
 def test_nk_cells_highlight_complete_and_mark_errors(lab_url: str, browser) -> None:  # noqa: F811 - fixtures
-    _put_notebook(lab_url)
+    put_notebook(lab_url, NOTEBOOK, CELLS)
     page = browser.new_page(
         viewport={"width": 1200, "height": 900}, device_scale_factor=2
     )
