@@ -19,6 +19,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..errors import InputError
+from ._style import error_html
 
 # Okabe-Ito: accuracy of the learned support in blue (the NTK colour of the
 # house style, since KIP defaults to the NTK), loss in vermillion, the
@@ -212,10 +213,7 @@ class KipView(w.VBox):
 
     def _show_error(self, text: str) -> None:
         self.progress.bar_style = "danger"
-        self.message.value = (
-            '<pre style="color: var(--jp-error-color1); white-space: pre-wrap">'
-            f"{html.escape(text)}</pre>"
-        )
+        self.message.value = error_html(text)
 
     def _draw_accuracy(self) -> None:
         with self.accuracy_line.hold_sync():

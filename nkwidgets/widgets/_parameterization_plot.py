@@ -14,12 +14,13 @@ import ipywidgets as w
 import numpy as np
 
 from ..parameterization import ParameterizationComparison
+from ._style import KERNEL_COLOURS
 
 # Okabe-Ito: the NTK parameterization in the house NTK blue, the standard one
 # in vermillion, the shared NNGP in the house NNGP orange.
 PARAMETERIZATION_COLOURS: Final = {"ntk": "#0072B2", "standard": "#D55E00"}
 PARAMETERIZATION_TITLES: Final = {"ntk": "NTK param.", "standard": "standard param."}
-NNGP_COLOUR: Final = "#E69F00"
+NNGP_COLOUR: Final = KERNEL_COLOURS["nngp"]
 
 
 class ParameterizationPlot(w.VBox):

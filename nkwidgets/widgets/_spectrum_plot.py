@@ -17,10 +17,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
+from ._style import KERNEL_COLOURS, KERNEL_TITLES
 
-KERNEL_TITLES: Final = {"nngp": "NNGP", "ntk": "NTK"}
-# House colours (Okabe & Ito): NNGP orange, NTK blue; other keys cycle on.
-KERNEL_COLOURS: Final = {"nngp": "#E69F00", "ntk": "#0072B2"}
+# Kernels other than NNGP and NTK cycle through the rest of the Okabe & Ito palette.
 OTHER_COLOURS: Final = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 
 
