@@ -201,6 +201,33 @@ def test_auto_batch_size_picks_blocks_that_fit_the_budget():
     assert _norm_rel(k, reference) < BLOCKED_RTOL["float32"]
 
 
+def test_auto_batch_size_is_chosen_once_per_signature(monkeypatch):
+    """A repeat call with the same shapes reuses the sizes 'auto' chose, with
+    no probe compile; other shapes search again."""
+    from nkwidgets.compute import _mesh
+
+    compiles = []
+    compile_block = _mesh.WaveRunner.compile
+
+    def counting(self, *args, **kwargs):
+        compiles.append(1)
+        return compile_block(self, *args, **kwargs)
+
+    monkeypatch.setattr(_mesh.WaveRunner, "compile", counting)
+    x = np.random.RandomState(3).randn(30, 6, 6, 1).astype(np.float32)
+    auto = batch(CNN_KERNEL_FN, "auto", device_count=0, memory_budget=12_000_000)
+    first = auto(x, None, "ntk")
+    assert compiles
+    compiles.clear()
+    again = auto(x[::-1].copy(), None, "ntk")
+    assert compiles == []
+    np.testing.assert_allclose(
+        np.asarray(again), np.asarray(first)[::-1, ::-1], rtol=1e-5, atol=1e-6
+    )
+    auto(x[:20], None, "ntk")
+    assert compiles
+
+
 def test_symmetric_kernel_runs_only_blocks_on_and_above_the_diagonal(x64):
     x1, x2 = _data(np.float64)
     blocks = -(-N1 // BATCH)  # 4 row blocks of 10
