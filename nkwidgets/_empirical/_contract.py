@@ -365,12 +365,16 @@ def run_contraction(
     if c.jacobian:
         shape1 = tuple(side1_shape(c))
         shape2 = tuple(side2_shape(c))
-        v1 = jnp.concatenate(
-            [t.side1.run(values, sides).reshape(*shape1, -1) for t in c.jacobian], -1
-        )
-        v2 = jnp.concatenate(
-            [t.side2.run(values, sides).reshape(*shape2, -1) for t in c.jacobian], -1
-        )
+        blocks1, blocks2 = [], []
+        for t in c.jacobian:
+            # Side 1 picks the w order its contraction yields; side 2 follows.
+            k = len(shape1)
+            labels, v1 = t.side1.run_free_tail(values, sides, free_after=k)
+            out2 = [*t.side2.out[: len(shape2)], *labels[k:]]
+            blocks1.append(v1.reshape(*shape1, -1))
+            blocks2.append(t.side2.run(values, sides, out2).reshape(*shape2, -1))
+        v1 = jnp.concatenate(blocks1, -1)
+        v2 = jnp.concatenate(blocks2, -1)
         total = total + contract_outputs(v1, v2, c.layout, extra=1, internal=True)
     for group in c.merged:
         m = 0.0

@@ -31,11 +31,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from ._call import Prepared
 from ._ir import Graph, Lit, build_graph, dependencies, evaluate
 from ._linmap import LinMap
+from ._patches import image_patches
 from ._rules import RULES
 from ._types import PyTree
 
@@ -243,7 +243,7 @@ def transform_factor(value: Any, transform: tuple) -> Any:
     if kind == "recip":
         return 1 / value
     if kind == "patches":
-        return lax.conv_general_dilated_patches(value, **dict(transform[1]))
+        return image_patches(value, **dict(transform[1]))
     raise ValueError(f"unknown factor transform {transform!r}")
 
 
