@@ -37,10 +37,10 @@ from traitlets import Bool, Int, List, Unicode, default, observe, validate
 from ..errors import InputError
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from ._serialization import (
+    _STACK_SERIALIZATION,
     FLOAT32,
     INT32_SERIALIZATION,
-    _array_from_json,
-    _array_to_json,
+    byte_view,
 )
 from ._traits import NDArray
 
@@ -77,20 +77,6 @@ _UNKNOWN_KWARG: Final = (
     "with `add_block(row0, col0, block)`; other keywords must be widget traits "
     "(e.g. `layout`)."
 )
-
-
-def _stack_from_json(value: Any, widget: Any) -> np.ndarray:
-    flat = _array_from_json(FLOAT32)(value, widget)
-    shape = (len(widget.kernels), widget.n_rows, widget.n_cols)
-    # A buffer that does not fit the shape is left flat for the trait to reject.
-    return flat.reshape(shape) if flat.size == np.prod(shape) else flat
-
-
-#: Hooks for the ``(kernels, n_rows, n_cols)`` float32 stack, row-major.
-_STACK_SERIALIZATION: Final = {
-    "to_json": _array_to_json(FLOAT32),
-    "from_json": _stack_from_json,
-}
 
 
 class KernelHeatmap(ipywidgets.DOMWidget):
@@ -294,6 +280,17 @@ class KernelHeatmap(ipywidgets.DOMWidget):
                 close = difflib.get_close_matches(name, self.trait_names(), n=1)
                 hint = f" Did you mean `{close[0]}`?" if close else ""
                 raise TypeError(_UNKNOWN_KWARG.format(name=name, hint=hint))
+        for name, size in (("n_rows", n_rows), ("n_cols", n_cols)):
+            if np.ndim(size) > 0:
+                # A matrix passed where its size belongs: the traitlets error
+                # ("expected an int, not the ndarray") does not say what to do.
+                msg = (
+                    f"`{name}` must be an int (the matrix size), got an array of "
+                    f"shape {np.shape(size)}. Use `KernelHeatmap.from_matrix(matrix)` "
+                    "to show a finished matrix, or `KernelHeatmap(n_rows, n_cols)` "
+                    "and `add_block` to stream one."
+                )
+                raise InputError(msg)
         if isinstance(kernels, str):
             kernels = (kernels,)
         # Set before the traits: the shape observer runs during super().__init__.
@@ -576,7 +573,7 @@ class KernelHeatmap(ipywidgets.DOMWidget):
                     }
                     for name, r, c, p in pieces
                 ]
-                buffers = [memoryview(p).cast("B") for _, _, _, p in pieces]
+                buffers = [byte_view(p) for _, _, _, p in pieces]
                 self.send({"type": "blocks", "blocks": headers}, buffers=buffers)
             self.send_state(sorted(keys))
             self._last_frame = now

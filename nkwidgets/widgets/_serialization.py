@@ -29,6 +29,13 @@ INT32: Final = np.dtype("<i4")
 Buffer = memoryview | bytes | bytearray
 
 
+def byte_view(array: np.ndarray) -> memoryview:
+    """The bytes of a C-contiguous ``array``, without copying them."""
+    # Flattened first: `memoryview.cast` refuses a multi-dimensional view with
+    # a zero in its shape, which an empty kernel (0 x 0) has.
+    return memoryview(array.reshape(-1)).cast("B")
+
+
 def _array_to_json(dtype: np.dtype[Any]) -> Callable[[Any, Any], memoryview]:
     def to_json(value: npt.ArrayLike | None, widget: Any) -> memoryview:
         del widget  # the bytes do not depend on the widget
@@ -37,7 +44,7 @@ def _array_to_json(dtype: np.dtype[Any]) -> Callable[[Any, Any], memoryview]:
         array = np.ascontiguousarray(value, dtype=dtype)
         # A byte view, not a copy: full-matrix syncs of large kernels would
         # otherwise double their memory for every message.
-        return memoryview(array).cast("B")
+        return byte_view(array)
 
     return to_json
 
@@ -72,6 +79,21 @@ def _matrix_from_json(value: Buffer | None, widget: Any) -> np.ndarray:
 FLOAT32_MATRIX_SERIALIZATION: Final = {
     "to_json": _array_to_json(FLOAT32),
     "from_json": _matrix_from_json,
+}
+
+
+def _stack_from_json(value: Buffer | None, widget: Any) -> np.ndarray:
+    flat = _array_from_json(FLOAT32)(value, widget)
+    shape = (len(widget.kernels), widget.n_rows, widget.n_cols)
+    # A buffer that does not fit the shape is left flat for the trait to reject.
+    return flat.reshape(shape) if flat.size == np.prod(shape) else flat
+
+
+#: Hooks for a ``(kernels, n_rows, n_cols)`` float32 stack, row-major, whose
+#: shape is read from the widget's ``kernels``, ``n_rows`` and ``n_cols``.
+_STACK_SERIALIZATION: Final = {
+    "to_json": _array_to_json(FLOAT32),
+    "from_json": _stack_from_json,
 }
 
 #: ``to_json``/``from_json`` hooks that send an array as int32 bytes.

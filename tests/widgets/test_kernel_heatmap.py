@@ -385,6 +385,39 @@ def test_from_matrix_sends_the_whole_stack():
         KernelHeatmap.from_matrix({"nngp": matrix, "ntk": matrix.T})
 
 
+def test_empty_kernel_is_an_empty_widget_that_reset_fills(clock):
+    # Zero rows used to crash serialization (`memoryview.cast` refuses a view
+    # with a zero in its shape) before the widget could even open.
+    for heatmap in (
+        KernelHeatmap(),
+        KernelHeatmap(0, 3),
+        KernelHeatmap.from_matrix(np.zeros((0, 0))),
+        KernelHeatmap.from_matrix({"nngp": np.zeros((0, 2)), "ntk": np.zeros((0, 2))}),
+    ):
+        assert heatmap.values.size == 0
+        assert replay(sent(heatmap).messages)["values"].size == 0
+
+    heatmap = KernelHeatmap(0, 4, blocks_total=3)
+    heatmap.add_block(0, 0, np.zeros((0, 4)))
+    clock[0] += 1.2 / _kernel_heatmap.FRAMES_PER_S
+    heatmap.add_block(0, 2, np.zeros((0, 2)))
+    (frame,) = sent(heatmap).frames()
+    assert frame.buffers == [b""]
+
+    heatmap.reset(2)
+    heatmap.add_block(0, 0, np.eye(2))
+    heatmap.flush()
+    state = replay(sent(heatmap).messages)
+    np.testing.assert_array_equal(state["values"].reshape(2, 2), np.eye(2))
+
+
+def test_a_matrix_given_as_the_size_points_to_from_matrix():
+    with pytest.raises(InputError, match="from_matrix"):
+        KernelHeatmap(np.zeros((0, 0)))
+    with pytest.raises(InputError, match="`n_cols` must be an int"):
+        KernelHeatmap(2, [[1.0, 2.0]])
+
+
 def test_experiment_view_streams_both_kernels_into_one_heatmap():
     labels = np.array([1, 0, 1, 0], np.int32)
     plan = [Block("train_train", 0, 2, 0, 2), Block("train_train", 0, 2, 2, 2),

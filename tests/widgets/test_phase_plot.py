@@ -1,4 +1,4 @@
-"""Tests of ``nkwidgets/widgets/_phase_plot.py``: PhasePlot draws events, OrderChaosPlot draws diagrams.
+"""Tests of ``nkwidgets/widgets/_phase_plot.py`` (PhasePlot draws events) and ``_order_chaos_plot.py`` (OrderChaosPlot draws diagrams).
 
 No training runs here: recorded runs are built by hand and fed as Job events.
 """
