@@ -54,9 +54,10 @@ def test_infinite_cnn_with_global_pooling_digits_accuracy(capsys):
         digits(train=1000, test=500, images=True),
         compute=("ntk",),
         predict=PredictSettings(t=(math.inf,)),
-        # Full spatial covariances are (b, b, 8, 8, 8, 8): 50 x 50 blocks keep
-        # each block's working set near 0.8 GB.
-        block_size=50,
+        # Full spatial covariances are (b, b, 8, 8, 8, 8): 10 x 10 blocks stay
+        # in cache (~40 MB working set) and ran this experiment ~2x faster than
+        # 50 x 50 blocks (0.8 GB) on a 2-core CPU (bench/RESULTS.md, cnn_gap).
+        block_size=10,
     )
     result = experiment.job().run_here()
     accuracy = float(result.predictions["ntk"]["accuracy"][-1])
