@@ -4,6 +4,7 @@ Run from the repo root with the project venv::
 
     .venv/bin/python bench/bench_sketch.py                 # n = 20,000
     .venv/bin/python bench/bench_sketch.py --n-exact 5000 --widths 512 1024
+    .venv/bin/python bench/bench_sketch.py --rank-check 4000   # rank vs sketch noise
 
 Problem (deterministic, made here): ``x ~ N(0, I_64)`` (``RandomState(0)``),
 targets from a fixed random two-layer tanh teacher plus 0.1 noise, 20,000
@@ -142,13 +143,78 @@ def run_sketch(d: dict, n: int, m: int, batch: int = 4096) -> dict:
     }
 
 
+def run_rank_check(d: dict, n: int, ranks: list[int]) -> dict:
+    """Test MSE of the best rank-D model of the exact NTK, against exact regression.
+
+    Features ``U_D sqrt(Lambda_D)`` from the top-D eigenpairs of the train NTK
+    (test rows ``K_test U_D / sqrt(Lambda_D)``), regressed with the same ridge:
+    no D-dimensional feature map of this kernel can fit the training data better
+    on this subspace, so it separates what a D-dimensional embedding must lose
+    (rank) from what a random sketch adds (its noise). float64, ``O(n^3)``.
+    """
+    import jax
+
+    from nkwidgets import stax
+
+    layers = []
+    for _ in range(3):
+        layers += [stax.Dense(512, W_STD, B_STD), stax.Relu()]
+    kernel_fn = jax.jit(
+        stax.serial(*layers, stax.Dense(1, W_STD, B_STD))[2], static_argnames="get"
+    )
+    with jax.enable_x64():
+        x = d["x"][:n].astype(np.float64)
+        k = np.asarray(kernel_fn(x, None, get="ntk"))
+        kt = np.asarray(kernel_fn(d["xt"].astype(np.float64), x, get="ntk"))
+    y = d["y"][:n].astype(np.float64)
+    ridge = DIAG_REG * np.mean(np.diag(k))
+    exact = mse(kt @ np.linalg.solve(k + ridge * np.eye(n), y), d["yt"])
+    w, u = np.linalg.eigh(k)
+    w, u = w[::-1], u[:, ::-1]
+    rows = []
+    for rank in ranks:
+        if rank >= n:
+            continue
+        f = u[:, :rank] * np.sqrt(w[:rank])
+        ft = kt @ u[:, :rank] / np.sqrt(w[:rank])
+        coef = np.linalg.solve(f.T @ f + ridge * np.eye(rank), f.T @ y)
+        rows.append({"rank": rank, "test_mse": mse(ft @ coef, d["yt"])})
+    return {"n": n, "exact_mse": exact, "best_rank": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=N_TRAIN)
     parser.add_argument("--n-exact", type=int, default=10_000)
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "sketch.json")
+    parser.add_argument(
+        "--rank-check",
+        type=int,
+        metavar="N",
+        help="only compare, at n = N, the best rank-D model of the exact NTK and the "
+        "sketch with exact regression (float64 eigendecomposition, O(N^3))",
+    )
     args = parser.parse_args()
+    if args.rank_check:
+        n = args.rank_check
+        d = make_data(n, N_TEST)
+        check = run_rank_check(
+            d, n, [256, 512, 1024, *(2 * m + 1 for m in args.widths)]
+        )
+        print(f"n={n}: exact NTK regression test MSE {check['exact_mse']:.5f}")
+        for row in sorted(check["best_rank"], key=lambda r: r["rank"]):
+            inc = row["test_mse"] / check["exact_mse"] - 1
+            print(
+                f"  best rank {row['rank']:5d}: {row['test_mse']:.5f} ({100 * inc:+.1f}%)"
+            )
+        for m in args.widths:
+            r = run_sketch(d, n, m)
+            inc = r["test_mse"] / check["exact_mse"] - 1
+            print(
+                f"  sketch m={m:5d} D={r['d_feat']:5d}: {r['test_mse']:.5f} ({100 * inc:+.1f}%)"
+            )
+        return
 
     d = make_data(args.n, N_TEST)
     record = {
