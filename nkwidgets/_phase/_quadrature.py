@@ -16,9 +16,9 @@ Two variables with equal variance ``q`` and correlation :math:`c =
 
 with the angle split at :math:`\psi` (where :math:`v` changes sign) and
 Gauss–Legendre on each piece, the radial rule for :math:`r e^{-r^2/2}`. The
-same construction as ``nkwidgets.kernels._numerical`` (whose radial rules it
-reuses), here for scalars so that it vectorises over a whole
-:math:`(\sigma_w^2, \sigma_b^2)` grid.
+same construction as ``nkwidgets.kernels._numerical`` (both take their
+half-line rules from ``nkwidgets._quadrature_rules``), here for scalars so
+that it vectorises over a whole :math:`(\sigma_w^2, \sigma_b^2)` grid.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..kernels._numerical import _half_range_rule
+from .._quadrature_rules import half_range_rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Rule:
 @functools.lru_cache(maxsize=16)
 def rule(line: int, radial: int, angle: int) -> Rule:
     """The quadrature rule with ``line`` 1-D nodes, ``radial`` x ``angle`` per 2-D sector."""
-    z, wz = _half_range_rule(line, 0)
-    r, wr = _half_range_rule(radial, 1)
+    z, wz = half_range_rule(line, 0)
+    r, wr = half_range_rule(radial, 1)
     t, wt = np.polynomial.legendre.leggauss(angle)
     return Rule(
         z,

@@ -48,8 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from .._quadrature_rules import half_range_rule
 from ..errors import LayerError
-from ..kernels._numerical import _half_range_rule
 
 Activation = Callable[[jax.Array], jax.Array]
 
@@ -80,7 +80,7 @@ class HermiteExpansion(NamedTuple):
 @functools.lru_cache(maxsize=16)
 def _rule(nodes: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
     """Half-line nodes and ``w_k h_i(z_k) / sqrt(2 pi)``, float64, ``(nodes, degree+1)``."""
-    z, w = _half_range_rule(nodes, 0)
+    z, w = half_range_rule(nodes, 0)
     h = np.zeros((degree + 1, nodes))
     h[0] = 1.0
     if degree >= 1:

@@ -15,14 +15,36 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: Every event kind a Job publishes, whatever its work function: the Job's own
+#: last event, then the kinds each producer in nkwidgets sends through
+#: ``JobContext.emit`` (its docstring gives each kind's ``data``). A producer
+#: emits only some of them. ``tests/compute/test_job.py`` checks this list
+#: against every ``emit(...)``/``Event(...)`` and ``event.kind`` test in the
+#: package, so a new kind must be added here.
 EVENT_KINDS = (
-    "started",
-    "block_done",
-    "progress",
-    "prediction",
+    # The Job itself: exactly one of these ends every job.
     "done",
     "failed",
     "cancelled",
+    # Shared: "started" by all producers but kip, "progress" by all but
+    # width_convergence (which counts in "sample").
+    "started",
+    "progress",
+    # Experiment (compute/_experiment.py).
+    "block_done",
+    "prediction",
+    # width_convergence (_convergence/_job.py).
+    "width_started",
+    "sample",
+    "width_done",
+    # learning_rate_sweeps (_phase/_run.py).
+    "lambda0",
+    "run_done",
+    "sweep_done",
+    # kip (_science/_kip.py).
+    "kip_started",
+    "kip_step",
+    "kip_snapshot",
 )
 
 
@@ -38,14 +60,21 @@ class JobCancelled(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """Something a Job did. ``data`` depends on ``kind``:
+    """Something a Job did: ``kind`` is one of :data:`EVENT_KINDS`.
+
+    ``data`` depends on ``kind`` and on the producer. The Job's own:
+    ``done``: ``result``. ``failed``: ``error``. ``cancelled``: nothing.
+    An :class:`~nkwidgets.compute.Experiment`'s:
 
     * ``started``: ``total`` blocks, ``cached`` of them read from the cache.
     * ``block_done``: ``block`` (a :class:`Block`), ``values`` {name: array},
       ``cached`` (read back rather than computed).
     * ``progress``: ``done``, ``total``, ``elapsed`` seconds.
     * ``prediction``: ``predictions`` (see ExperimentResult).
-    * ``done``: ``result``. ``failed``: ``error``. ``cancelled``: nothing.
+
+    The others are documented where they are emitted:
+    ``nkwidgets.convergence.width_convergence``,
+    ``nkwidgets.phase.learning_rate_sweeps`` and ``nkwidgets.kip.kip``.
     """
 
     kind: str

@@ -27,7 +27,8 @@ the angle range is split at :math:`\psi` into the sectors
 sectors. Inside a sector the signs of :math:`u` and :math:`v` are fixed, so a
 function smooth away from 0 is smooth there: Gauss–Legendre in
 :math:`\varphi` per sector, and radially the Gauss rule for the weight
-:math:`r e^{-r^2/2}` on :math:`[0, \infty)` (:func:`_half_range_rule`), both
+:math:`r e^{-r^2/2}` on :math:`[0, \infty)`
+(:func:`nkwidgets._quadrature_rules.half_range_rule`), both
 converge geometrically for functions analytic on either side of 0; for a
 positively homogeneous function (Relu) the radial integrand is a polynomial
 and the rule is exact.
@@ -48,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._quadrature_rules import half_range_rule
 from ..errors import LayerError
 from ._elementwise import (
     correlation,
@@ -67,73 +69,6 @@ Activation = Callable[[jax.Array], jax.Array]
 # which a few ulps of rounding in rho already move the closed forms there.
 # Measured: the diagonal correlations Dense produces stay within 6 ulps of 1.
 _DEGENERATE_ULPS = 16
-
-
-def _half_range_rule(n: int, power: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""The ``n``-node Gauss rule for :math:`r^p e^{-r^2/2}` on :math:`[0, \infty)`.
-
-    Exact, up to rounding, for :math:`\int_0^\infty P(r)\, r^p e^{-r^2/2}\, dr`
-    with any polynomial :math:`P` of degree below ``2 n``. Computed in float64
-    by the Lanczos process (discretised Stieltjes procedure) on a fine
-    composite Gauss–Legendre discretisation of the weight, then Golub–Welsch
-    for the nodes: no moments are formed (the moment matrix's condition number
-    grows exponentially with ``n``), so all moments below degree ``2 n`` come
-    out to ~1e-14 relative up to ``n = 60`` at least.
-
-    Returns:
-      nodes (ascending) and weights, float64 arrays of length ``n``.
-    """
-    # Discretise the weight: panels [k, k+1] with 32 Gauss–Legendre nodes each
-    # integrate P(r) r^p exp(-r^2/2) to rounding for deg P < 2n; they run past
-    # the largest node (about sqrt(5 n)) far enough that the weighted
-    # top-degree polynomials have decayed by more than exp(-100).
-    # Orthogonal polynomials of degree ~n oscillate with period ~1/sqrt(n)
-    # near the origin, so above n ~ 16 the panels shrink to keep ~32 nodes per
-    # few oscillations (with unit panels the rule degrades past n ~ 200).
-    width = min(1.0, 4.0 / np.sqrt(max(n, 1)))
-    extent = np.sqrt(8.0 * n + 8.0 * power) + 12.0
-    panels = int(np.ceil(extent / width))
-    t, w = np.polynomial.legendre.leggauss(32)
-    x = width * (np.arange(panels)[:, None] + 0.5 * (t + 1.0)).ravel()
-    wx = np.tile(0.5 * width * w, panels) * x**power * np.exp(-0.5 * x * x)
-
-    # Lanczos on diag(x) from sqrt(wx): the recurrence coefficients of the
-    # polynomials orthonormal for the discrete measure, which match the
-    # continuous ones up to degree n. Full re-orthogonalisation (twice) keeps
-    # the basis orthogonal to rounding.
-    mass = float(np.sum(wx))
-    basis = np.zeros((n, x.size))
-    basis[0] = np.sqrt(wx / mass)
-    alpha = np.zeros(n)
-    beta = np.zeros(max(n - 1, 0))
-    for k in range(n):
-        vec = x * basis[k]
-        alpha[k] = basis[k] @ vec
-        for _ in range(2):
-            vec -= basis[: k + 1].T @ (basis[: k + 1] @ vec)
-        if k + 1 < n:
-            beta[k] = np.linalg.norm(vec)
-            basis[k + 1] = vec / beta[k]
-    jacobi = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-    nodes = np.linalg.eigvalsh(jacobi)
-
-    # Christoffel numbers 1 / sum_k p_k(x)^2 (p_k orthonormal, p_0 = 1 /
-    # sqrt(mass)): a sum of positive terms, so the weights of the outer nodes,
-    # down to 1e-100, keep their relative accuracy (the eigenvectors' first
-    # components would give them only to an absolute 1e-16).
-    # At large n (~> 150) the outermost nodes' sums overflow (and then give
-    # inf - inf = NaN); their weights are below 1e-308 and are set to 0.
-    prev, cur = np.zeros(n), np.full(n, 1.0 / np.sqrt(mass))
-    total = cur * cur
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(n - 1):
-            nxt = (nodes - alpha[k]) * cur - (beta[k - 1] * prev if k else 0.0)
-            prev, cur = cur, nxt / beta[k]
-            total += cur * cur
-    weights = np.where(
-        np.isfinite(total), 1.0 / np.where(np.isfinite(total), total, 1.0), 0.0
-    )
-    return nodes, weights
 
 
 def ElementwiseNumerical(
@@ -213,12 +148,12 @@ def ElementwiseNumerical(
     # dominates the error: the angle resolves phi(sqrt(q) r sin(phi)) near the
     # sector ends, the radius the growth of phi along a ray.
     m = math.ceil(deg / 2)
-    radial_nodes, radial_weights = _half_range_rule(m, 1)
+    radial_nodes, radial_weights = half_range_rule(m, 1)
     t, t_weights = np.polynomial.legendre.leggauss(m)
     # Gauss–Legendre on [0, 1]: the node a and its mirror 1 - a, so that
     # sin(width * a) is computed without cancellation at both sector ends.
     angle_a, angle_b, angle_w = (1.0 + t) / 2, (1.0 - t) / 2, t_weights / 2
-    line_nodes, line_weights = _half_range_rule(deg, 0)
+    line_nodes, line_weights = half_range_rule(deg, 0)
     line_weights = line_weights / math.sqrt(2 * math.pi)
 
     def quadrature(f: Activation, c: jax.Array, q1: jax.Array, q2: jax.Array) -> Any:

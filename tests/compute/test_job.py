@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import pathlib
 import threading
 import time
 
@@ -17,6 +19,7 @@ from nkwidgets.compute import (
     PredictSettings,
     plan_blocks,
 )
+from nkwidgets.compute._job import EVENT_KINDS
 from nkwidgets.data import digits
 
 
@@ -75,6 +78,7 @@ def test_events_in_order_and_result():
         i for i, k in enumerate(kinds) if k == "block_done"
     )
     assert set(result.predictions) == {"nngp", "ntk"}
+    assert set(kinds) <= set(EVENT_KINDS)
 
 
 def test_cancel_stops_after_current_block_and_thread_is_reusable():
@@ -194,3 +198,84 @@ def test_kernel_fn_that_raises_names_the_block():
         BlockError, match=r"train_train\[0:10, 0:10\].*ValueError: the original message"
     ):
         exp.job().run_here()
+
+
+_PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "nkwidgets"
+
+
+def _event_kinds_in_source() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Kinds the package emits and kinds it tests for, each with where.
+
+    Emitted: the first argument of every call ``emit(...)``/``x.emit(...)``
+    (a ``JobContext``'s or a duck-typed one) and ``Event(...)``. Tested for:
+    the strings compared with ``event.kind`` (``==``, ``!=``, ``in``).
+    """
+    emitted: dict[str, list[str]] = {}
+    tested: dict[str, list[str]] = {}
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(_PACKAGE.parent))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                is_emit = (isinstance(func, ast.Name) and func.id == "emit") or (
+                    isinstance(func, ast.Attribute) and func.attr == "emit"
+                )
+                is_event = isinstance(func, ast.Name) and func.id == "Event"
+                if not (is_emit or is_event) or not node.args:
+                    continue
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    emitted.setdefault(arg.value, []).append(f"{where}:{node.lineno}")
+                else:
+                    # Only JobContext.emit may pass a kind through: anywhere
+                    # else a computed kind would escape this check.
+                    assert where == "nkwidgets/compute/_job.py", (
+                        f"{where}:{node.lineno} emits a kind that is not a "
+                        "string literal"
+                    )
+            elif isinstance(node, ast.Compare):
+                left = node.left
+                if not (
+                    isinstance(left, ast.Attribute)
+                    and left.attr == "kind"
+                    and isinstance(left.value, ast.Name)
+                    and left.value.id == "event"
+                ):
+                    continue
+                for comparator in node.comparators:
+                    values = (
+                        comparator.elts
+                        if isinstance(comparator, ast.Tuple | ast.List | ast.Set)
+                        else [comparator]
+                    )
+                    for value in values:
+                        if isinstance(value, ast.Constant) and isinstance(
+                            value.value, str
+                        ):
+                            tested.setdefault(value.value, []).append(
+                                f"{where}:{node.lineno}"
+                            )
+    return emitted, tested
+
+
+def test_event_kinds_lists_every_kind_the_package_emits_and_no_other():
+    emitted, tested = _event_kinds_in_source()
+    # The scan must see the producers at all (a broken scan passes vacuously).
+    assert {"block_done", "width_done", "sweep_done", "kip_step", "done"} <= set(
+        emitted
+    )
+    missing = {kind: at for kind, at in emitted.items() if kind not in EVENT_KINDS}
+    assert not missing, f"emitted but not in EVENT_KINDS: {missing}"
+    unknown = {kind: at for kind, at in tested.items() if kind not in EVENT_KINDS}
+    assert not unknown, f"subscribers test for kinds no one emits: {unknown}"
+    stale = set(EVENT_KINDS) - set(emitted)
+    assert not stale, f"in EVENT_KINDS but emitted nowhere: {stale}"
+    assert len(set(EVENT_KINDS)) == len(EVENT_KINDS)
+
+
+def test_producer_event_lists_are_within_event_kinds():
+    from nkwidgets._phase._run import SWEEP_EVENT_KINDS as phase_kinds
+    from nkwidgets.convergence import SWEEP_EVENT_KINDS as convergence_kinds
+
+    assert set(phase_kinds) <= set(EVENT_KINDS)
+    assert set(convergence_kinds) <= set(EVENT_KINDS)

@@ -41,8 +41,8 @@ import numpy as np
 import pytest
 
 from nkwidgets import stax
+from nkwidgets._quadrature_rules import half_range_rule
 from nkwidgets.errors import LayerError
-from nkwidgets.kernels._numerical import _half_range_rule
 
 from .._monte_carlo import check_against_monte_carlo, one_hidden_layer
 from .._reference_duals import unit_inputs
@@ -85,7 +85,7 @@ def _errors(numerical, closed, W_std=1.0):
 @pytest.mark.parametrize("n", [1, 2, 5, 13, 25, 60])
 def test_half_range_rule_integrates_moments_exactly(n, power):
     """n nodes integrate r^k r^p exp(-r^2/2) on [0, inf) exactly for k < 2n."""
-    nodes, weights = _half_range_rule(n, power)
+    nodes, weights = half_range_rule(n, power)
     assert nodes.shape == weights.shape == (n,)
     assert nodes[0] > 0 and np.all(np.diff(nodes) > 0) and np.all(weights > 0)
     k = np.arange(2 * n + 1)
