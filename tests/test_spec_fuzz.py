@@ -90,6 +90,15 @@ ATTACKS = [
     "__builtins__",
     "__import__",
     "nkwidgets.stax.Dense(1)",
+    # Slice[...] is the one subscript a spec may write: its entries are read, never run.
+    "Index(Slice[__import__('os').system('touch {sentinel}')])",
+    "Index(Slice[open('{sentinel}', 'w'):])",
+    "Index(Slice[::exec('NK_PWNED = 1')])",
+    "Index(Slice[(lambda: 0)(), ...])",
+    "Index(Slice[().__class__])",
+    "Index(Slice[Slice[0]])",
+    "Slice[0]",
+    "Slice.__getitem__(0)",
 ]
 
 STATEMENT_ATTACKS = [
@@ -285,6 +294,7 @@ VALID_BLOCKS = [
     "serial(Dense({w}), Relu())",
     "serial(FanOut(2), parallel(Dense({w}), Identity()), FanInSum())",
     "repeat(serial(Dense({w}), Erf()), {d})",
+    "Index(Slice[:{d}, ...])",
 ]
 
 

@@ -17,8 +17,11 @@ class Spec:
     """A parsed, validated experiment description.
 
     ``net`` is a JSON tree: ``{"layer": name, "args": [...], "kwargs": {...}}``
-    where nested layers appear as such dicts and functions as
-    ``{"function": name}``; ``data`` and ``predict`` are ``{"name", "kwargs"}``.
+    where nested layers appear as such dicts, functions as
+    ``{"function": name}`` and ``Slice[...]`` indices as ``{"slice": entry}`` or,
+    for a tuple index, ``{"slice": [entry, ...]}`` (an entry is an int, ``"..."``
+    or ``{"start", "stop", "step"}``); ``data`` and ``predict`` are
+    ``{"name", "kwargs"}``.
     ``locations`` maps each setting to its (line, column) in the text.
     """
 

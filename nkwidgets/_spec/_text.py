@@ -11,6 +11,8 @@ def value_to_text(value: Any) -> str:
         return node_to_text(value)
     if isinstance(value, dict) and "function" in value:
         return value["function"]
+    if isinstance(value, dict) and "slice" in value:
+        return slice_to_text(value)
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
     if isinstance(value, list):
@@ -19,6 +21,27 @@ def value_to_text(value: Any) -> str:
         inner = ", ".join(value_to_text(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     return repr(value)
+
+
+def slice_to_text(node: dict[str, Any]) -> str:
+    """``{"slice": ...}`` as ``Slice[...]``: a list is a tuple index, e.g. ``Slice[:, 1:3]``."""
+    index = node["slice"]
+    if not isinstance(index, list | tuple):
+        return f"Slice[{_entry_to_text(index)}]"
+    if not index:
+        return "Slice[()]"
+    inner = ", ".join(_entry_to_text(e) for e in index)
+    # `Slice[0,]` is the tuple (0,); `Slice[0]` is 0.
+    return f"Slice[{inner},]" if len(index) == 1 else f"Slice[{inner}]"
+
+
+def _entry_to_text(entry: Any) -> str:
+    if isinstance(entry, dict):
+        start, stop, step = (
+            "" if entry[k] is None else str(entry[k]) for k in ("start", "stop", "step")
+        )
+        return f"{start}:{stop}:{step}" if step else f"{start}:{stop}"
+    return str(entry)  # an integer, or "..." for Ellipsis
 
 
 def node_to_text(node: dict[str, Any]) -> str:

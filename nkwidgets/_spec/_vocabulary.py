@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from typing import Any
+
+from ._help_text import plain_text
 
 MAX_SPEC_CHARS = 20_000  # far beyond any real experiment; bounds parser work
 MAX_DEPTH = 32  # nesting of layers/literals; deeper is a mistake or an attack
@@ -154,7 +155,8 @@ def parameter_text(param: inspect.Parameter) -> str:
 
 
 def _first_line(doc: str | None) -> str:
-    """The summary line, with Sphinx roles and literals reduced to their text."""
-    line = inspect.cleandoc(doc).split("\n", 1)[0].strip() if doc else ""
-    line = re.sub(r":\w+:`([^`]*)`", r"\1", line)
-    return re.sub(r"``([^`]*)``", r"\1", line)
+    """The summary (first paragraph) of a docstring, as plain text for the palette."""
+    if not doc:
+        return ""
+    paragraph = inspect.cleandoc(doc).split("\n\n", 1)[0]
+    return plain_text(" ".join(line.strip() for line in paragraph.splitlines()))

@@ -155,3 +155,25 @@ def test_cancel_stops_the_job_and_reenables_compute():
         job.result(timeout=100)
     assert "cancelled" in b.run_status.value
     assert not b.compute_button.disabled and b.cancel_button.disabled
+
+
+def test_index_with_slice_round_trips_through_the_form():
+    b = ArchitectureBuilder(
+        "net = serial(Conv(4, (2, 2)), Index(Slice[:, 1:3, ...]), Flatten(), Dense(10))\n"
+        "data = digits(train=24, test=8, images=True)\n"
+    )
+    assert _names(b) == ["Conv", "Index", "Flatten", "Dense"]
+    assert b.entries[1].values["idx"] == "Slice[:, 1:3, ...]"
+    assert "Index(Slice[:, 1:3, ...])" in b.text.value
+    b.set_argument(1, "idx", "Slice[..., 0, :]")
+    assert "Index(Slice[..., 0, :])" in b.text.value and b.spec_json
+    b.set_argument(1, "idx", "Slice[1.5]")
+    assert "not an integer" in b.rows.children[1].children[-1].value
+
+
+def test_palette_help_is_plain_text():
+    b = ArchitectureBuilder(TINY)
+    b.palette.value = "Erf"
+    assert "φ(x) = a erf(b x) + c" in b.palette_help.value
+    for layer in palette().values():
+        assert not any(m in layer["doc"] for m in ("\\", "``", ":math:", ":func:"))
