@@ -13,7 +13,12 @@ import pytest
 
 from nkwidgets.compute import Event
 from nkwidgets.data import digits
-from nkwidgets.widgets._prediction_view import PredictionView, time_label
+from nkwidgets.widgets._prediction_view import (
+    MAX_DECADE_TICKS,
+    PredictionView,
+    decade_ticks,
+    time_label,
+)
 
 N_CLASSES = 10
 
@@ -124,3 +129,16 @@ def test_failure_is_shown(dataset):
     view = PredictionView(("nngp",), dataset)
     view.on_event(Event("failed", {"error": RuntimeError("eigh <did not> converge")}))
     assert "RuntimeError: eigh &lt;did not&gt; converge" in view.message.value
+
+
+def test_time_axes_are_labelled_by_decades(dataset):
+    """One label per power of ten (1e0 ... 1e4 here), not bqplot's 1-2-5 ticks."""
+    view = PredictionView(("nngp", "ntk"), dataset)
+    view.show(_predictions(dataset))
+    for fig in (view.loss_fig, view.acc_fig):
+        np.testing.assert_allclose(fig.axes[0].tick_values, [1, 10, 100, 1e3, 1e4])
+    # A long range thins to every other decade and still covers both ends.
+    ticks = decade_ticks(np.array([0.0, 3e-3, 2e7, math.inf]))
+    assert len(ticks) <= MAX_DECADE_TICKS
+    assert ticks[0] <= 3e-3 and ticks[-1] * 100 >= 2e7
+    assert decade_ticks(np.array([0.0, math.inf])) == []
