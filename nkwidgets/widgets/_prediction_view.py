@@ -20,29 +20,12 @@ import numpy as np
 
 from ..compute import Event
 from ..data import Dataset
+from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES, NEUTRAL, error_html
 
 #: Horizontal offset of each kernel's mark within a class column.
 _CLASS_OFFSET = {"nngp": -0.13, "ntk": 0.13}
 _MARGIN = {"top": 50, "bottom": 50, "left": 60, "right": 20}
-#: At most this many labelled decades on a time axis; more skip every other.
-MAX_DECADE_TICKS = 8
-
-
-def decade_ticks(t: np.ndarray) -> list[float]:
-    """Powers of ten spanning the positive finite times, for a log time axis.
-
-    bqplot's own log ticks label 1, 2, 5 of every decade, which in a 440 px
-    figure over nine decades overprint each other into an unreadable row.
-    """
-    t = np.asarray(t, dtype=float)
-    t = t[np.isfinite(t) & (t > 0)]
-    if t.size == 0:
-        return []
-    lo = math.floor(math.log10(t.min()) + 1e-9)
-    hi = math.ceil(math.log10(t.max()) - 1e-9)
-    step = max(1, math.ceil((hi - lo + 1) / MAX_DECADE_TICKS))
-    return [10.0**e for e in range(lo, hi + 1, step)]
 
 
 def time_label(t: float) -> str:
@@ -226,7 +209,7 @@ class PredictionView(w.VBox):
                         )
                     )
             marker = self.markers[0 if key == "mse" else 1]
-            ticks = decade_ticks(
+            ticks = log_ticks(
                 np.concatenate([p["t_curve"] for p in self.predictions.values()])
             )
             with fig.hold_sync():

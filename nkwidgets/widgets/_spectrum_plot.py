@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
+from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES
 
 # Kernels other than NNGP and NTK cycle through the rest of the Okabe & Ito palette.
@@ -87,10 +88,13 @@ class SpectrumPlot(w.VBox):
         self.points: dict[str, Any] = {}
         self.fit_lines: dict[str, Any] = {}
         marks = []
+        ranks, kept = [], []
         for name, values in self.eigenvalues.items():
             rank = np.arange(1, len(values) + 1)
             # Round-off leaves the tail at or below zero: off a log axis.
             keep = values > 0
+            ranks.append(rank[keep])
+            kept.append(values[keep])
             self.points[name] = bq.Lines(
                 x=rank[keep],
                 y=values[keep],
@@ -112,12 +116,18 @@ class SpectrumPlot(w.VBox):
         self.spectrum_fig = bq.Figure(
             marks=marks,
             axes=[
-                bq.Axis(scale=self.x_scale, label="rank k", tick_format=".0f"),
+                bq.Axis(
+                    scale=self.x_scale,
+                    label="rank k",
+                    tick_format=".0f",
+                    tick_values=log_ticks(np.concatenate(ranks)),
+                ),
                 bq.Axis(
                     scale=self.y_scale,
                     orientation="vertical",
                     label="eigenvalue of K / n",
                     tick_format=".0e",
+                    tick_values=log_ticks(np.concatenate(kept)),
                 ),
             ],
             title="Eigenvalues (dashed: fitted k^-α)",
@@ -186,12 +196,20 @@ def learning_curve_figure(
     return bq.Figure(
         marks=marks,
         axes=[
-            bq.Axis(scale=x_scale, label="training set size D", tick_format=".0f"),
+            bq.Axis(
+                scale=x_scale,
+                label="training set size D",
+                tick_format=".0f",
+                tick_values=log_ticks(np.asarray(curve.sizes)),
+            ),
             bq.Axis(
                 scale=y_scale,
                 orientation="vertical",
                 label="test MSE",
                 tick_format=".1e",
+                tick_values=log_ticks(
+                    np.concatenate([np.ravel(m) for m in curve.test_mse.values()])
+                ),
             ),
         ],
         title="Learning curves (dashed: fitted D^-α_D)",

@@ -13,12 +13,8 @@ import pytest
 
 from nkwidgets.compute import Event
 from nkwidgets.data import digits
-from nkwidgets.widgets._prediction_view import (
-    MAX_DECADE_TICKS,
-    PredictionView,
-    decade_ticks,
-    time_label,
-)
+from nkwidgets.widgets._log_ticks import MAX_LOG_TICKS, log_ticks
+from nkwidgets.widgets._prediction_view import PredictionView, time_label
 
 N_CLASSES = 10
 
@@ -137,8 +133,14 @@ def test_time_axes_are_labelled_by_decades(dataset):
     view.show(_predictions(dataset))
     for fig in (view.loss_fig, view.acc_fig):
         np.testing.assert_allclose(fig.axes[0].tick_values, [1, 10, 100, 1e3, 1e4])
-    # A long range thins to every other decade and still covers both ends.
-    ticks = decade_ticks(np.array([0.0, 3e-3, 2e7, math.inf]))
-    assert len(ticks) <= MAX_DECADE_TICKS
-    assert ticks[0] <= 3e-3 and ticks[-1] * 100 >= 2e7
-    assert decade_ticks(np.array([0.0, math.inf])) == []
+
+
+def test_log_ticks_thin_wide_ranges_and_keep_narrow_ones_labelled():
+    wide = log_ticks(np.array([0.0, 3e-3, 2e7, math.inf]))
+    assert len(wide) <= MAX_LOG_TICKS
+    assert all(3e-3 <= t <= 2e7 for t in wide)
+    assert all(math.log10(t).is_integer() for t in wide)
+    np.testing.assert_allclose(log_ticks(np.array([25.0, 800.0])), [50, 100, 200, 500])
+    np.testing.assert_allclose(log_ticks(np.array([8e-3, 5.5e-2])), [1e-2, 2e-2, 5e-2])
+    np.testing.assert_allclose(log_ticks(np.array([3.0, 4.5])), [3, 4])
+    assert log_ticks(np.array([0.0, math.inf])) == []

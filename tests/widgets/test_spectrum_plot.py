@@ -25,6 +25,12 @@ def test_spectrum_plot_fits_the_chosen_range_and_refits_on_the_slider():
         plot.fit_lines["nngp"].y, fit_power_law(values, x_min=60, x_max=200)([60, 200])
     )
     assert plot.spectrum_fig.marks[0].colors == ["#E69F00"]
+    # Readable log axes: ranks 1..200 (2.3 decades) at 1-2-5 steps; eigenvalues
+    # (over 8 decades) at powers of ten inside both kernels' range.
+    x_axis, y_axis = plot.spectrum_fig.axes
+    np.testing.assert_allclose(x_axis.tick_values, [1, 2, 5, 10, 20, 50, 100, 200])
+    assert all(np.log10(t).is_integer() for t in y_axis.tick_values)
+    assert min(y_axis.tick_values) >= values.min() and max(y_axis.tick_values) <= 2.0
 
 
 def test_negative_tail_is_off_the_log_axis_and_a_bad_range_says_so():
