@@ -25,6 +25,7 @@ import numpy as np
 from ..compute import Event, Job
 from ..convergence import ConvergenceResult, PowerLawFit, WidthPoint
 from ._kernel_heatmap import KernelHeatmap
+from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS
 from ._throttle import Throttle
 
@@ -393,9 +394,13 @@ class EmpiricalVsInfinite(w.VBox):
                 self.fit_line.x, self.fit_line.y = ends, fit(ends)
                 self.fit_line.labels = [_slope_text(fit)]
                 self.fit_line.display_legend = True
+        on_y_axis = [y, lo, y + se, self.mean_kernel_points.y, self.fit_line.y]
         with self.error_plot.hold_sync():
             if x.size:
                 self.x_axis.tick_values = x
+                self.y_axis.tick_values = log_ticks(
+                    np.concatenate([np.ravel(v) for v in on_y_axis])
+                )
             self.error_plot.title = "Relative error vs width" + (
                 "" if fit is None else f": {_slope_text(fit)} (theory −1/2)"
             )

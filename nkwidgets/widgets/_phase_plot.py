@@ -21,6 +21,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..phase import PhaseRun, PhaseSweep
+from ._log_ticks import log_ticks
 
 # Okabe & Ito's colour-blind-safe palette, one colour per model (width).
 MODEL_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -267,6 +268,17 @@ class PhasePlot(w.VBox):
         for key in ("loss_div", "ratio_div"):
             with marks[key].hold_sync():
                 marks[key].x, marks[key].y = x_dead, np.full(x_dead.size, DIVERGED_Y)
+        # Diverged runs sit on the band scale, not the loss scale.
+        self.loss_fig.axes[1].tick_values = log_ticks(
+            np.array(
+                [
+                    r.final_loss
+                    for runs in self.runs.values()
+                    for r in runs.values()
+                    if r.phase != "divergent"
+                ]
+            )
+        )
 
     def _draw_boundaries(self, sweep: PhaseSweep) -> None:
         for line in self._model_marks(sweep.label)["divergence"]:
@@ -288,6 +300,10 @@ class PhasePlot(w.VBox):
             for band in (self.bands[phase], self.ratio_bands[phase]):
                 with band.hold_sync():
                     band.x, band.y = x, y
+        # The bands span every sweep's learning rates: the x scale's whole domain.
+        span = [v for b in self.bands.values() for v in b.x]
+        for fig in (self.loss_fig, self.ratio_fig):
+            fig.axes[0].tick_values = log_ticks(np.array(span))
         self.status.value = self._summary()
 
     def _summary(self) -> str:
@@ -379,6 +395,7 @@ class RunCurves:
         with self.loss_line.hold_sync():
             self.loss_line.x, self.loss_line.y = steps[keep], run.loss[keep]
             self.loss_line.colors = [colour]
+        self.loss_fig.axes[1].tick_values = log_ticks(run.loss[keep])
         ratio = run.lambdas / run.lambda0
         ok = np.isfinite(ratio)
         with self.ratio_line.hold_sync():

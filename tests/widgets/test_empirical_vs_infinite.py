@@ -185,6 +185,13 @@ def test_finished_sweep_draws_errors_fit_and_both_kernels():
     slope = f"slope {result.slope:.2f} ± {result.slope_stderr:.2f}"
     assert view.fit_line.labels == [slope] and view.fit_line.display_legend
     assert slope in view.error_plot.title and "theory −1/2" in view.error_plot.title
+    # Log axes labelled at the widths and at a few readable error values that lie
+    # inside everything drawn on the y scale.
+    np.testing.assert_array_equal(view.x_axis.tick_values, WIDTHS)
+    y_ticks = np.asarray(view.y_axis.tick_values)
+    drawn = np.concatenate([view.error_bars.y.ravel(), view.mean_kernel_points.y])
+    assert 2 <= y_ticks.size <= 8
+    assert drawn.min() <= y_ticks.min() and y_ticks.max() <= drawn.max()
 
     # Following the sweep ends on its last width; the kernels are that width's.
     assert view.selector.value == 1024

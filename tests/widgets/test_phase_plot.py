@@ -104,6 +104,22 @@ def test_sweep_done_shades_phases_and_marks_divergence():
     # Two models, two colours, both in each figure.
     assert plot._marks["width 512"]["colour"] != plot._marks["width 2048"]["colour"]
     assert sum(m is plot._marks["width 2048"]["loss"] for m in plot.loss_fig.marks) == 1
+    # Readable log axes: labels only inside the learning-rate bands and the live
+    # runs' losses (diverged runs sit on the band scale).
+    for fig in (plot.loss_fig, plot.ratio_fig):
+        ticks = fig.axes[0].tick_values
+        assert 2 <= len(ticks) <= 8
+        assert min(plot.bands["lazy"].x) <= min(ticks)
+        assert max(ticks) <= max(plot.bands["divergent"].x)
+    live = [
+        r.final_loss
+        for runs in plot.runs.values()
+        for r in runs.values()
+        if r.phase != "divergent"
+    ]
+    loss_ticks = np.asarray(plot.loss_fig.axes[1].tick_values)
+    assert loss_ticks.size > 0
+    assert min(live) <= loss_ticks.min() <= loss_ticks.max() <= max(live)
 
 
 def test_click_and_select_show_a_runs_curves():
