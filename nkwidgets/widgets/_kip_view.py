@@ -19,6 +19,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..errors import InputError
+from ._log_ticks import log_ticks
 from ._style import error_html
 
 # Okabe-Ito: accuracy of the learned support in blue (the NTK colour of the
@@ -227,6 +228,7 @@ class KipView(w.VBox):
         with self.loss_line.hold_sync():
             self.loss_line.x = np.asarray(self._steps)
             self.loss_line.y = np.asarray(self._losses)
+        self.loss_fig.axes[1].tick_values = log_ticks(np.asarray(self._losses))
 
     def _tiles(self, x: np.ndarray, y: np.ndarray) -> list[w.Widget]:
         return [

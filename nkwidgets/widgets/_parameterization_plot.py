@@ -14,6 +14,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..parameterization import ParameterizationComparison
+from ._log_ticks import MAX_LOG_TICKS, log_ticks
 from ._style import KERNEL_COLOURS
 
 # Okabe-Ito: the NTK parameterization in the house NTK blue, the standard one
@@ -143,15 +144,30 @@ def _make_figure(
     legend: str,
     width: str = "440px",
 ) -> bq.Figure:
+    # Label the widths themselves (few, usually powers of two); a log y axis
+    # gets readable ticks instead of bqplot's crowded 1-2-5 per decade.
+    widths = np.unique(np.concatenate([np.ravel(m.x) for m in marks]))
+    x_ticks = widths if widths.size <= MAX_LOG_TICKS else log_ticks(widths)
+    y_ticks = (
+        log_ticks(np.concatenate([np.ravel(m.y) for m in marks]))
+        if isinstance(y_scale, bq.LogScale)
+        else None
+    )
     return bq.Figure(
         marks=marks,
         axes=[
-            bq.Axis(scale=x_scale, label="hidden width N", tick_format=".0f"),
+            bq.Axis(
+                scale=x_scale,
+                label="hidden width N",
+                tick_format=".0f",
+                tick_values=x_ticks,
+            ),
             bq.Axis(
                 scale=y_scale,
                 orientation="vertical",
                 label=y_label,
                 tick_format=y_format,
+                tick_values=y_ticks,
             ),
         ],
         title=title,

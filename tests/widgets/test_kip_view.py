@@ -93,6 +93,8 @@ def test_view_draws_events():
     np.testing.assert_allclose(view.accuracy_line.y, [0.4, 0.6, 0.8])
     np.testing.assert_array_equal(view.accuracy_line.x, [0, 2, 4])
     np.testing.assert_allclose(view.loss_line.y, [1, 1 / 2, 1 / 3, 1 / 4])
+    # Losses 1/4..1 (0.6 decade): labelled at 0.5 and 1 on the log axis.
+    np.testing.assert_allclose(view.loss_fig.axes[1].tick_values, [0.5, 1.0])
     assert list(view.baseline_line.y) == [0.4, 0.4]
     assert view.progress.value == 4 and view.progress.bar_style == "success"
     assert "80.0%" in view.status.value

@@ -80,3 +80,7 @@ def test_parameterization_plot_draws_every_series():
     np.testing.assert_array_equal(plot.lr_fig.marks[1].y, [0.4, 0.1])
     assert len(plot.accuracy_fig.marks) == 5  # finite + kernel per param., NNGP
     assert plot.accuracy_fig.marks[-1].y.tolist() == [0.9, 0.9]
+    # Width axes labelled at the widths; a log y axis only inside its data.
+    np.testing.assert_array_equal(plot.lr_fig.axes[0].tick_values, widths)
+    lr_ticks = np.asarray(plot.lr_fig.axes[1].tick_values)
+    assert lr_ticks.size >= 2 and 0.1 <= lr_ticks.min() and lr_ticks.max() <= 10.0
