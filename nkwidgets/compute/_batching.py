@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from ..kernels._kernel import Kernel
 from ._assemble import OutputLayout
 from ._blocks import pad_rows
 from ._errors import BlockError
+from ._host_memory import ResidentGuard, release_host_memory
 from ._memory import check_budget, fits, fitting_block_size, resolve_budget
 from ._mesh import WaveRunner, blocks_share_host_memory, device_mesh
 
@@ -35,56 +35,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ~26 MB than of ~38 MB or more on a 2-core EPYC (bench/RESULTS.md), as the
 # window sums then stay in cache. Accelerators get the largest fitting blocks.
 FAST_CPU_BLOCK_BYTES = 24 * 2**20
-
-
-def release_host_memory() -> None:
-    """Return freed heap memory to the OS (glibc), e.g. after a compile.
-
-    XLA's compiler frees what it used, but glibc keeps it in its arenas, so the
-    next compile adds to the peak instead of reusing it.
-    """
-    import gc
-
-    gc.collect()
-    _trim_heap()
-
-
-def _trim_heap() -> None:
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
-def _resident_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class _ResidentGuard:
-    """Hands freed heap back to the OS when resident memory drifts up.
-
-    XLA's CPU worker threads malloc each block's temporaries; glibc gives every
-    thread its own arena and keeps what is freed there, so between blocks the
-    process grew by about a block's working set per thread (~90 MB, a quarter
-    of the CNN-GAP bench's peak) although one block runs at a time. Trimming
-    after every block cost ~0.3 s on that bench; trimming only when resident
-    memory has grown by ``slack`` since the blocks started keeps the peak
-    within it for a few trims.
-    """
-
-    def __init__(self, slack: int):
-        start = _resident_bytes()
-        self.limit = None if start is None else start + slack
-
-    def after_block(self) -> None:
-        if self.limit is not None and (_resident_bytes() or 0) > self.limit:
-            _trim_heap()
 
 
 def batch(
@@ -490,7 +440,7 @@ class _Call:
         ]
         self.blocks_run = len(pairs)
         on_host = blocks_share_host_memory(runner.mesh)
-        guard = _ResidentGuard(FAST_CPU_BLOCK_BYTES) if on_host else None
+        guard = ResidentGuard(FAST_CPU_BLOCK_BYTES) if on_host else None
         for start in range(0, len(pairs), runner.wave_size):
             wave = pairs[start : start + runner.wave_size]
             try:
