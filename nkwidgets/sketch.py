@@ -8,6 +8,11 @@ convolutional, after Han et al. (NeurIPS 2022). Exact kernels cost
 features regression costs :math:`O(n D^2)` time and :math:`O(D^2)` memory, and
 streams over batches of data.
 
+For a whole fully connected network, :func:`TaylorFeatures` builds one
+deterministic feature map from the network's own ``kernel_fn`` instead: on a
+sphere the kernel is a power series in the cosine, its low degrees are kept
+exactly and the rest enters regression as ridge (``diagonal_tail``).
+
 The layers mirror ``nkwidgets.stax``; each returns
 ``FeatureLayer(init_fn, feature_fn)`` with
 ``init_fn(key, input_shape) -> (out_shapes, params)`` and
@@ -57,3 +62,7 @@ from nkwidgets._sketch._spatial import AvgPoolFeatures as AvgPoolFeatures
 from nkwidgets._sketch._spatial import ConvFeatures as ConvFeatures
 from nkwidgets._sketch._spatial import FlattenFeatures as FlattenFeatures
 from nkwidgets._sketch._spatial import GlobalAvgPoolFeatures as GlobalAvgPoolFeatures
+from nkwidgets._sketch._taylor import TaylorFeatures as TaylorFeatures
+from nkwidgets._sketch._taylor import TaylorParams as TaylorParams
+from nkwidgets._sketch._taylor import TaylorSeries as TaylorSeries
+from nkwidgets._sketch._taylor import taylor_series as taylor_series

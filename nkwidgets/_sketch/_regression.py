@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
+import scipy.linalg
 from jax.typing import ArrayLike
 
 from ..errors import InputError
@@ -58,6 +59,25 @@ class FeatureStatistics(NamedTuple):
 @jax.jit
 def _accumulate(gram, cross, phi, target):
     return gram + phi.T @ phi, cross + phi.T @ target
+
+
+def on_host(a: Any) -> bool:
+    """Whether ``a`` lives in host memory (NumPy, or a JAX array on the CPU).
+
+    There the ``D x D`` algebra runs in NumPy: BLAS ``syrk`` forms
+    ``Phi^T Phi`` with half the flops of XLA:CPU's general matmul, and LAPACK
+    factors ``G + r I`` without compiling anything (the compilation of
+    jnp.linalg's eager ops cost more than the solve at ``D ~ 2,000``).
+    """
+    devices = getattr(a, "devices", None)
+    return devices is None or all(d.platform == "cpu" for d in devices())
+
+
+def _accumulate_host(gram, cross, phi, target):
+    phi, target = np.asarray(phi), np.asarray(target)
+    # numpy sends `a.T @ a` of one buffer to syrk.
+    gram += phi.T @ phi
+    cross += phi.T @ target
 
 
 def _as_2d(name: str, a: ArrayLike, dtype=None) -> jax.Array:
@@ -101,20 +121,25 @@ def feature_statistics(
             )
         if gram is None:
             d, k = phi.shape[1], y.shape[1]
-            gram = jnp.zeros((d, d), phi.dtype)
-            cross = jnp.zeros((d, k), phi.dtype)
+            host = on_host(phi) and phi.dtype in (np.float32, np.float64)
+            zeros = np.zeros if host else jnp.zeros
+            gram = zeros((d, d), phi.dtype)
+            cross = zeros((d, k), phi.dtype)
         elif phi.shape[1] != gram.shape[0] or y.shape[1] != cross.shape[1]:
             raise InputError(
                 f"batch {i} has features of width {phi.shape[1]} and {y.shape[1]} "
                 f"outputs; earlier batches had {gram.shape[0]} and {cross.shape[1]}. "
                 "Fix: compute every batch with the same params."
             )
-        gram, cross = _accumulate(gram, cross, phi, target)
+        if host:
+            _accumulate_host(gram, cross, phi, target)
+        else:
+            gram, cross = _accumulate(gram, cross, phi, target)
         n += phi.shape[0]
         n_outputs += y.size
     if gram is None:
         raise InputError("`batches` was empty; pass at least one (phi, y) batch.")
-    return FeatureStatistics(gram, cross, n, n_outputs)
+    return FeatureStatistics(jnp.asarray(gram), jnp.asarray(cross), n, n_outputs)
 
 
 def feature_batches(
@@ -139,9 +164,14 @@ def feature_batches(
     ):
         raise InputError(f"`batch_size={batch_size!r}` must be a positive integer.")
     fn = jax.jit(lambda xb, p: getattr(feature_fn(xb, p), f"{get}_feat"))
+    # Checks that need concrete inputs (TaylorFeatures' sphere) run here,
+    # since under jit the feature map sees only tracers.
+    check_inputs = getattr(feature_fn, "check_inputs", None)
     n = len(x)
     for start in range(0, n, batch_size):
         xb = np.asarray(x[start : start + batch_size])
+        if check_inputs is not None:
+            check_inputs(xb, first_row=start)
         rows = xb.shape[0]
         if rows < batch_size:
             xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - rows, 0)])
@@ -149,13 +179,27 @@ def feature_batches(
         yield phi.reshape(phi.shape[0], -1)[:rows]
 
 
-def _ridge(stats: FeatureStatistics, diag_reg: float, absolute: bool) -> float:
+def _ridge(
+    stats: FeatureStatistics, diag_reg: float, absolute: bool, tail: ArrayLike
+) -> float:
+    """The ridge of ``K = Phi Phi^T + tail I``: ``diag_reg`` (scaled) plus ``tail``.
+
+    The tail is kernel mass the features leave out (``TaylorFeatures``' high
+    degrees); it sits on the training diagonal and vanishes between distinct
+    points, so it enters exactly as ridge.
+    """
     if diag_reg < 0:
         raise InputError(f"`diag_reg={diag_reg}` must be >= 0.")
+    tail = float(tail)
+    if not tail >= 0:
+        raise InputError(
+            f"`diagonal_tail={tail}` must be a finite number >= 0 (the kernel "
+            "mass the features leave out, e.g. TaylorFeatures' params.ntk_tail)."
+        )
     if absolute:
-        return float(diag_reg)
-    # NT's convention: scaled by the mean diagonal of K = trace(G) / n.
-    return float(diag_reg) * float(jnp.trace(stats.gram)) / stats.n
+        return float(diag_reg) + tail
+    # NT's convention: scaled by the mean diagonal of K = trace(G) / n + tail.
+    return float(diag_reg) * (float(jnp.trace(stats.gram)) / stats.n + tail) + tail
 
 
 class _Solver:
@@ -171,10 +215,26 @@ class _Solver:
         """``(G + r I)^+ Phi^T (Y - f_0)``: Cholesky, or eigh if singular."""
         if self._alpha is None:
             g, c = self.stats.gram, self.stats.cross
-            reg = g + self.ridge * jnp.eye(g.shape[0], dtype=g.dtype)
-            lower = jnp.linalg.cholesky(reg)
-            if bool(jnp.all(jnp.isfinite(lower))):
-                self._alpha = jsl.cho_solve((lower, True), c)
+            solved = None
+            if on_host(g):
+                g, c = np.asarray(g), np.asarray(c)
+                reg = g + self.ridge * np.eye(g.shape[0], dtype=g.dtype)
+                try:
+                    # SciPy's LAPACK: ~3x faster than numpy.linalg's here.
+                    lower = scipy.linalg.cholesky(reg, lower=True, check_finite=False)
+                except np.linalg.LinAlgError:
+                    pass
+                else:
+                    solved = jnp.asarray(
+                        scipy.linalg.cho_solve((lower, True), c, check_finite=False)
+                    )
+            else:
+                reg = g + self.ridge * jnp.eye(g.shape[0], dtype=g.dtype)
+                lower = jnp.linalg.cholesky(reg)
+                if bool(jnp.all(jnp.isfinite(lower))):
+                    solved = jsl.cho_solve((lower, True), c)
+            if solved is not None:
+                self._alpha = solved
             else:
                 evals, evecs, keep = self.eigen()
                 inv = jnp.where(
@@ -234,6 +294,7 @@ def gradient_descent_mse(
     learning_rate: float = 1.0,
     diag_reg: float = 0.0,
     diag_reg_absolute_scale: bool = False,
+    diagonal_tail: float = 0.0,
 ):
     r"""``predict.gradient_descent_mse`` on the kernel ``phi_train @ phi_train.T``.
 
@@ -249,6 +310,11 @@ def gradient_descent_mse(
       diag_reg: ridge added to the kernel's diagonal.
       diag_reg_absolute_scale: ``False`` scales ``diag_reg`` by the kernel's
         mean diagonal, as ``predict`` does.
+      diagonal_tail: kernel mass on the training diagonal that the features
+        leave out (``TaylorFeatures``' ``params.ntk_tail``): the kernel is
+        ``phi @ phi.T + diagonal_tail * I`` on the training set and
+        ``phi_test @ phi.T`` across, and the tail counts in the mean diagonal
+        that scales ``diag_reg``.
 
     Returns:
       ``predict_fn(t=None, fx_train_0=0., fx_test_0=None, phi_test=None)``
@@ -272,7 +338,9 @@ def gradient_descent_mse(
     phi = _as_2d("phi_train", phi_train)
     y = _as_2d("y_train", y_train, phi.dtype)
     stats = feature_statistics([(phi, y)])
-    solver = _Solver(stats, _ridge(stats, diag_reg, diag_reg_absolute_scale))
+    solver = _Solver(
+        stats, _ridge(stats, diag_reg, diag_reg_absolute_scale, diagonal_tail)
+    )
 
     def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, phi_test=None):
         """Train [and test] outputs at time[s] ``t``; see ``gradient_descent_mse``."""
@@ -320,6 +388,7 @@ def gradient_descent_mse_streamed(
     learning_rate: float = 1.0,
     diag_reg: float = 0.0,
     diag_reg_absolute_scale: bool = False,
+    diagonal_tail: float = 0.0,
 ):
     r"""Test predictions of gradient-descent MSE from a stream of training batches.
 
@@ -329,7 +398,7 @@ def gradient_descent_mse_streamed(
     Args:
       batches: iterable of ``(phi, y)`` / ``(phi, y, fx_0)`` batches, or the
         :class:`FeatureStatistics` they were already reduced to.
-      learning_rate, diag_reg, diag_reg_absolute_scale: as
+      learning_rate, diag_reg, diag_reg_absolute_scale, diagonal_tail: as
         :func:`gradient_descent_mse`.
 
     Returns:
@@ -341,7 +410,9 @@ def gradient_descent_mse_streamed(
         if isinstance(batches, FeatureStatistics)
         else feature_statistics(batches)
     )
-    solver = _Solver(stats, _ridge(stats, diag_reg, diag_reg_absolute_scale))
+    solver = _Solver(
+        stats, _ridge(stats, diag_reg, diag_reg_absolute_scale, diagonal_tail)
+    )
     dtype = stats.gram.dtype
 
     def predict_fn(t=None, phi_test=None, fx_test_0=0.0):
@@ -353,7 +424,11 @@ def gradient_descent_mse_streamed(
             jnp.asarray(fx_test_0, dtype), (pt.shape[0], stats.cross.shape[1])
         )
         if t is None:
-            return g0 + pt @ solver.alpha()
+            alpha = solver.alpha()
+            if on_host(alpha) and on_host(pt):
+                # One BLAS product instead of compiling eager jnp ops.
+                return jnp.asarray(np.asarray(g0) + np.asarray(pt) @ np.asarray(alpha))
+            return g0 + pt @ alpha
         tau = _times(t, learning_rate, stats.n_outputs, dtype)
         return g0 + _test_flow(solver, pt, tau)
 
