@@ -31,14 +31,13 @@ from ._vocabulary import (
     MAX_SPEC_CHARS,
     MAX_STRING,
     PREDICTORS,
+    SLICE_NAME,
     STATEMENTS,
     function,
     layer_registry,
     parameter_text,
 )
 
-#: The one subscriptable name: ``Slice[...]`` builds an index for ``Index``.
-SLICE_NAME = "Slice"
 #: How ``...`` (Ellipsis) is written in a ``{"slice": ...}`` node.
 ELLIPSIS_TEXT = "..."
 _NOT_A_VALUE = object()

@@ -47,6 +47,9 @@ PREDICTORS = {"gradient_descent_mse": ("t", "learning_rate", "diag_reg")}
 #: Bare names that stand for values; everything else bare is an error.
 CONSTANTS = {"inf": math.inf, "True": True, "False": False, "None": None}
 
+#: The one subscriptable name: ``Slice[...]`` builds an index for ``Index``.
+SLICE_NAME = "Slice"
+
 #: Activation functions a spec may pass to ElementwiseNumerical / Elementwise,
 #: by name. Resolved lazily so importing the spec module stays cheap.
 FUNCTION_NAMES = (
@@ -128,6 +131,7 @@ def catalog() -> dict[str, Any]:
         "datasets": [{"name": k, "params": list(v)} for k, v in DATASETS.items()],
         "predictors": [{"name": k, "params": list(v)} for k, v in PREDICTORS.items()],
         "constants": list(CONSTANTS),
+        "indexers": [SLICE_NAME],
     }
 
 

@@ -7,7 +7,12 @@
  */
 
 import { followedByAssignment } from './tokenizer';
-import { isNkCell, magicLineIndex, type Vocabulary } from './vocabulary';
+import {
+  isNkCell,
+  type LayerInfo,
+  magicLineIndex,
+  type Vocabulary,
+} from './vocabulary';
 
 export type CompletionType =
   'setting' | 'layer' | 'argument' | 'function' | 'keyword';
@@ -206,6 +211,10 @@ export function candidates(
   if (layer?.takes_functions) {
     items.push(...functionItems(v));
   }
+  // `Index(idx=...)`: the index is written with `Slice[...]`.
+  if (layer?.params.includes('idx') && indexValueExpected(context, layer)) {
+    items.push(...indexerItems(v));
+  }
   if (context.setting === 'predict' && callee === null) {
     items.push(...keywordItems(['inf'], 'training time'));
   }
@@ -249,6 +258,26 @@ function functionItems(v: Vocabulary): CompletionItem[] {
     insertText: name,
     type: 'function' as const,
     detail: 'activation function',
+  }));
+}
+
+/**
+ * At `idx=` (the name read last before `=`), or where the first positional
+ * argument goes when that is `idx`.
+ */
+function indexValueExpected(context: CursorContext, layer: LayerInfo): boolean {
+  if (context.afterArgumentEquals) {
+    return context.givenArguments[context.givenArguments.length - 1] === 'idx';
+  }
+  return layer.params[0] === 'idx' && context.givenArguments.length === 0;
+}
+
+function indexerItems(v: Vocabulary): CompletionItem[] {
+  return [...v.indexers].map(name => ({
+    label: name,
+    insertText: `${name}[`,
+    type: 'function' as const,
+    detail: `${name}[...]: an index for Index, e.g. ${name}[:, 1:3] or ${name}[..., 0]`,
   }));
 }
 

@@ -128,7 +128,7 @@ function classify(name: string, context: NameContext): TokenKind | null {
   if (v.layers.has(name)) {
     return 'layer';
   }
-  if (v.functions.has(name)) {
+  if (v.functions.has(name) || v.indexers.has(name)) {
     return 'function';
   }
   if (

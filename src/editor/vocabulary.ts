@@ -31,6 +31,8 @@ export interface Catalog {
   datasets: CallInfo[];
   predictors: CallInfo[];
   constants: string[];
+  /** Subscriptable names: `Slice[...]` builds an index for `Index`. */
+  indexers: string[];
 }
 
 /** Lookups over a catalog. */
@@ -42,6 +44,7 @@ export class Vocabulary {
   readonly kernels: Set<string>;
   readonly dtypes: Set<string>;
   readonly constants: Set<string>;
+  readonly indexers: Set<string>;
 
   constructor(readonly catalog: Catalog) {
     this.settings = new Map(catalog.settings.map(s => [s.name, s.doc]));
@@ -53,6 +56,7 @@ export class Vocabulary {
     this.kernels = new Set(catalog.kernels);
     this.dtypes = new Set(catalog.dtypes);
     this.constants = new Set(catalog.constants);
+    this.indexers = new Set(catalog.indexers);
   }
 
   /** Argument names of a layer, dataset or predictor; undefined if unknown. */

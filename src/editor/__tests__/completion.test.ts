@@ -89,6 +89,16 @@ describe('complete', () => {
     expect(labels('%%nk\nnet = Dense(10, W_std=|')).toEqual([]);
   });
 
+  it("offers Slice where Index's index goes, and nowhere else", () => {
+    expect(labels('%%nk\nnet = Index(Sl|')).toEqual(['Slice']);
+    expect(labels('%%nk\nnet = Index(idx=|')).toEqual(['Slice']);
+    const item = at('%%nk\nnet = Index(idx=Sl|').result?.items[0];
+    expect(item?.insertText).toBe('Slice[');
+    expect(labels('%%nk\nnet = Index(Slice[0], batch_axis=|')).toEqual([]);
+    expect(labels('%%nk\nnet = Dense(10, W_std=|')).toEqual([]);
+    expect(labels('%%nk\nnet = serial(Sl|')).toEqual([]);
+  });
+
   it('offers what data, predict, compute and dtype accept', () => {
     expect(labels('%%nk\ndata = |')).toEqual(['digits']);
     expect(labels('%%nk\ndata = digits(train=10, |')).toEqual([

@@ -61,6 +61,17 @@ describe('tokenize', () => {
     ]);
   });
 
+  it('colours Slice, the one subscriptable name, like a function', () => {
+    expect(words('net = Index(idx=Slice[:, 1:3])')).toEqual([
+      ['net', 'setting'],
+      ['Index', 'layer'],
+      ['idx', 'argument'],
+      ['Slice', 'function'],
+      ['1', 'number'],
+      ['3', 'number'],
+    ]);
+  });
+
   it('gives offsets that slice the text exactly, in order', () => {
     const tokens = tokenize(CELL, vocabulary);
     for (let i = 1; i < tokens.length; i++) {
