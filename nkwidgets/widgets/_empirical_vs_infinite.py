@@ -24,7 +24,9 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..convergence import ConvergenceResult, PowerLawFit, WidthPoint
+from ._axes import left_margin, y_axis
 from ._kernel_heatmap import KernelHeatmap
+from ._legend import SwatchKind, legend_row
 from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS
 from ._throttle import Throttle
@@ -97,6 +99,7 @@ class EmpiricalVsInfinite(w.VBox):
         )
         self.selector.observe(self._on_select, names="value")
         self._build_plot()
+        self.legend = w.HTML(_legend_html(None))
         # Heatmaps are made when the first kernel arrives, at its size; until
         # then the row says what will appear there.
         self.empirical: KernelHeatmap | None = None
@@ -108,6 +111,7 @@ class EmpiricalVsInfinite(w.VBox):
             [
                 self.header,
                 w.HBox([self.progress, self.status]),
+                self.legend,
                 self.error_plot,
                 self.selector,
                 self.kernels_box,
@@ -148,7 +152,6 @@ class EmpiricalVsInfinite(w.VBox):
             colors=[ERROR_COLOUR],
             default_size=48,
             labels=["one network: mean ± s.e."],
-            display_legend=True,
         )
         self.error_bars = bq.Lines(
             x=np.empty(0), y=np.empty(0), scales=scales, colors=[ERROR_COLOUR]
@@ -161,7 +164,6 @@ class EmpiricalVsInfinite(w.VBox):
             marker="diamond",
             default_size=36,
             labels=["averaged kernel"],
-            display_legend=True,
         )
         self.fit_line = bq.Lines(
             x=np.empty(0),
@@ -171,14 +173,11 @@ class EmpiricalVsInfinite(w.VBox):
             line_style="dashed",
             stroke_width=2,
             labels=["fit"],
-            display_legend=False,
         )
         self.x_axis = bq.Axis(scale=self.x_scale, label="width", tick_format="d")
-        self.y_axis = bq.Axis(
-            scale=self.y_scale,
-            side="left",  # bqplot's `orientation=` keyword warns; `side` implies it
-            label="‖K_emp − K_inf‖ / ‖K_inf‖",
-            tick_format=".2g",
+        # Log ticks in ".2g": "0.050" is the widest.
+        self.y_axis = y_axis(
+            self.y_scale, "‖K_emp − K_inf‖ / ‖K_inf‖", 5, tick_format=".2g"
         )
         self.error_plot = bq.Figure(
             marks=[
@@ -189,9 +188,8 @@ class EmpiricalVsInfinite(w.VBox):
             ],
             axes=[self.x_axis, self.y_axis],
             title="Relative error vs width (waiting for a sweep)",
-            legend_location="top-right",
             layout=w.Layout(width="640px", height="360px"),
-            fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+            fig_margin={"top": 50, "bottom": 50, "left": left_margin(5), "right": 20},
         )
 
     def attach(self, job: Job) -> None:
@@ -388,12 +386,13 @@ class EmpiricalVsInfinite(w.VBox):
         with self.fit_line.hold_sync():
             if fit is None or x.size < 2:
                 self.fit_line.x, self.fit_line.y = np.empty(0), np.empty(0)
-                self.fit_line.display_legend = False
             else:
                 ends = np.array([x.min(), x.max()])
                 self.fit_line.x, self.fit_line.y = ends, fit(ends)
                 self.fit_line.labels = [_slope_text(fit)]
-                self.fit_line.display_legend = True
+        legend = _legend_html(fit if x.size >= 2 else None)
+        if self.legend.value != legend:
+            self.legend.value = legend
         on_y_axis = [y, lo, y + se, self.mean_kernel_points.y, self.fit_line.y]
         with self.error_plot.hold_sync():
             if x.size:
@@ -440,6 +439,17 @@ class EmpiricalVsInfinite(w.VBox):
             self.infinite = KernelHeatmap(n, title="Infinite-width NTK")
             self.kernels_box.children = [self.empirical, self.infinite]
         return self.empirical, self.infinite
+
+
+def _legend_html(fit: PowerLawFit | None) -> str:
+    """Above the plot, not in it: bqplot's own legend box covered the points."""
+    entries: list[tuple[SwatchKind, str, str]] = [
+        ("dot", ERROR_COLOUR, "one network: mean ± s.e."),
+        ("diamond", MEAN_KERNEL_COLOUR, "averaged kernel"),
+    ]
+    if fit is not None:
+        entries.append(("dashed", FIT_COLOUR, f"fit: {_slope_text(fit)}"))
+    return legend_row(entries)
 
 
 def _slope_text(fit: PowerLawFit) -> str:

@@ -19,6 +19,8 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..errors import InputError
+from ._axes import left_margin, nice_ticks, y_axis
+from ._legend import legend_row
 from ._log_ticks import log_ticks
 from ._style import error_html
 
@@ -96,6 +98,14 @@ class KipView(w.VBox):
                 self.images,
                 w.HTML("<i>initial support set (real examples)</i>"),
                 self.initial_images,
+                w.HTML(
+                    legend_row(
+                        [
+                            ("solid", ACCURACY_COLOUR, "learned support"),
+                            ("dashed", BASELINE_COLOUR, "initial real examples"),
+                        ]
+                    )
+                ),
                 w.HBox([self.accuracy_fig, self.loss_fig]),
                 self.message,
             ]
@@ -113,8 +123,6 @@ class KipView(w.VBox):
             marker="circle",
             marker_size=30,
             stroke_width=2.5,
-            labels=["learned support"],
-            display_legend=True,
         )
         self.baseline_line = bq.Lines(
             x=[],
@@ -123,24 +131,22 @@ class KipView(w.VBox):
             colors=[BASELINE_COLOUR],
             line_style="dashed",
             stroke_width=1.5,
-            labels=["initial real examples"],
-            display_legend=True,
         )
         self.accuracy_fig = bq.Figure(
             marks=[self.baseline_line, self.accuracy_line],
             axes=[
                 bq.Axis(scale=x_step, label="step"),
-                bq.Axis(
-                    scale=acc_y,
-                    orientation="vertical",
-                    label="test accuracy",
+                y_axis(
+                    acc_y,
+                    "test accuracy",
+                    4,  # "100%"
                     tick_format=".0%",
+                    tick_values=nice_ticks(0.0, 1.0),
                 ),
             ],
             title="Kernel regression from the support set",
-            legend_location="bottom-right",
             layout=w.Layout(width="440px", height="300px"),
-            fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 20},
+            fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
         )
         loss_x = bq.LinearScale()
         loss_y = bq.LogScale()
@@ -155,15 +161,11 @@ class KipView(w.VBox):
             marks=[self.loss_line],
             axes=[
                 bq.Axis(scale=loss_x, label="step"),
-                bq.Axis(
-                    scale=loss_y,
-                    orientation="vertical",
-                    label="KRR loss on target batch",
-                ),
+                y_axis(loss_y, "KRR loss on target batch", 5),  # "0.050"
             ],
             title="KIP loss",
             layout=w.Layout(width="440px", height="300px"),
-            fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+            fig_margin={"top": 50, "bottom": 50, "left": left_margin(5), "right": 20},
         )
 
     def on_event(self, event: Event) -> None:
@@ -171,6 +173,9 @@ class KipView(w.VBox):
         data = event.data
         if event.kind == "kip_started":
             self.progress.max = data["steps"]
+            # bqplot labels every 20 steps of 300, and its labels overprint.
+            for fig in (self.accuracy_fig, self.loss_fig):
+                fig.axes[0].tick_values = nice_ticks(0.0, float(data["steps"]))
             self.initial_images.children = self._tiles(
                 data["x_support"], data["y_support"]
             )

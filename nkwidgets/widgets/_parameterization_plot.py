@@ -14,6 +14,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..parameterization import ParameterizationComparison
+from ._axes import left_margin, y_axis
 from ._log_ticks import MAX_LOG_TICKS, log_ticks
 from ._style import KERNEL_COLOURS
 
@@ -75,7 +76,7 @@ class ParameterizationPlot(w.VBox):
             for p, values in series.items()
         ]
         return _make_figure(
-            title, marks, x_scale, y_scale, y_label, ".1e", "bottom-left"
+            title, marks, x_scale, y_scale, y_label, ".0e", "bottom-left"
         )
 
     def _accuracy_figure(self) -> bq.Figure:
@@ -162,16 +163,11 @@ def _make_figure(
                 tick_format=".0f",
                 tick_values=x_ticks,
             ),
-            bq.Axis(
-                scale=y_scale,
-                orientation="vertical",
-                label=y_label,
-                tick_format=y_format,
-                tick_values=y_ticks,
-            ),
+            # ".0e" of 1-2-5 log ticks ("5e-2") and ".0%" ("100%"): 4 characters.
+            y_axis(y_scale, y_label, 4, tick_format=y_format, tick_values=y_ticks),
         ],
         title=title,
         legend_location=legend,
         layout=w.Layout(width=width, height="320px"),
-        fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
     )

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..phase import PhaseRun, PhaseSweep
+from ._axes import left_margin, y_axis
 from ._log_ticks import log_ticks
 
 # Okabe & Ito's colour-blind-safe palette, one colour per model (width).
@@ -41,7 +42,8 @@ def _figure(
         axes=axes,
         title=title,
         layout=w.Layout(width=width, height="320px"),
-        fig_margin={"top": 50, "bottom": 50, "left": 65, "right": 20},
+        # Every y axis here has ticks of at most 4 characters ("5e-2", "0.95").
+        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
         legend_location="top-left",
     )
 
@@ -91,12 +93,7 @@ class PhasePlot(w.VBox):
             "Final loss (× at the top: diverged)",
             [
                 *axes_x,
-                bq.Axis(
-                    scale=self.loss_scale,
-                    side="left",
-                    label="loss after training",
-                    tick_format=".0e",
-                ),
+                y_axis(self.loss_scale, "loss after training", 4, tick_format=".0e"),
             ],
             [*self.bands.values(), self.theory_lines[0]],
         )
@@ -104,12 +101,7 @@ class PhasePlot(w.VBox):
             "Final top NTK eigenvalue λT / λ0",
             [
                 bq.Axis(scale=self.x_scale, label="η · λ0", tick_format=".3~g"),
-                bq.Axis(
-                    scale=self.ratio_scale,
-                    side="left",
-                    label="λT / λ0",
-                    tick_format=".2f",
-                ),
+                y_axis(self.ratio_scale, "λT / λ0", 4, tick_format=".2f"),
             ],
             [*self._band_copies(), self.theory_lines[1]],
         )
@@ -368,9 +360,7 @@ class RunCurves:
             "Click a point to see its run",
             [
                 bq.Axis(scale=self.step_scale, label="step"),
-                bq.Axis(
-                    scale=self.loss_scale, side="left", label="loss", tick_format=".0e"
-                ),
+                y_axis(self.loss_scale, "loss", 4, tick_format=".0e"),
             ],
             [self.loss_line],
         )
@@ -378,12 +368,7 @@ class RunCurves:
             "λt / λ0",
             [
                 bq.Axis(scale=self.step_scale, label="step"),
-                bq.Axis(
-                    scale=self.ratio_scale,
-                    side="left",
-                    label="λt / λ0",
-                    tick_format=".2f",
-                ),
+                y_axis(self.ratio_scale, "λt / λ0", 4, tick_format=".2f"),
             ],
             [self.ratio_line],
         )

@@ -20,12 +20,16 @@ import numpy as np
 
 from ..compute import Event
 from ..data import Dataset
+from ._axes import left_margin, y_axis
+from ._legend import legend_row
 from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES, NEUTRAL, error_html
 
 #: Horizontal offset of each kernel's mark within a class column.
 _CLASS_OFFSET = {"nngp": -0.13, "ntk": 0.13}
-_MARGIN = {"top": 50, "bottom": 50, "left": 60, "right": 20}
+# Outputs and metrics in ".1f"/".2f": "-0.5", "0.25"; 5 leaves room for "-1.25".
+_Y_TICK_CHARS = 5
+_MARGIN = {"top": 50, "bottom": 50, "left": left_margin(_Y_TICK_CHARS), "right": 20}
 
 
 def time_label(t: float) -> str:
@@ -82,10 +86,10 @@ class PredictionView(w.VBox):
                     tick_values=np.arange(dataset.n_classes),
                     tick_format="d",
                 ),
-                bq.Axis(
-                    scale=self.output_scale,
-                    side="left",
-                    label="predicted output (mean ± 2σ)",
+                y_axis(
+                    self.output_scale,
+                    "predicted output (mean ± 2σ)",
+                    _Y_TICK_CHARS,
                     tick_format=".1f",
                 ),
             ],
@@ -160,7 +164,7 @@ class PredictionView(w.VBox):
             marks=[],
             axes=[
                 bq.Axis(scale=self.t_scale, label="training time t", tick_format=".0e"),
-                bq.Axis(scale=y_scale, side="left", label=y_label, tick_format=fmt),
+                y_axis(y_scale, y_label, _Y_TICK_CHARS, tick_format=fmt),
             ],
             title=f"{y_label} (waiting for the kernels…)",
             legend_location=legend,
@@ -307,21 +311,18 @@ class PredictionView(w.VBox):
 
 def legend_html(kernels: tuple[str, ...]) -> str:
     """One legend for all three figures, above them, where it hides no data."""
-    swatch = (
-        '<span style="display:inline-block;width:22px;border-top:3px {style} {colour};'
-        'vertical-align:middle;margin:0 4px 0 12px"></span>{label}'
+    return legend_row(
+        [("solid", KERNEL_COLOURS[g], KERNEL_TITLES[g]) for g in kernels]
+        + [
+            ("solid", NEUTRAL, "test"),
+            ("dashed", NEUTRAL, "train"),
+            (
+                "square",
+                NEUTRAL,
+                "target (per-class panel; bars: ±2σ over initialisations)",
+            ),
+        ]
     )
-    parts = [
-        swatch.format(style="solid", colour=KERNEL_COLOURS[g], label=KERNEL_TITLES[g])
-        for g in kernels
-    ]
-    parts.append(swatch.format(style="solid", colour=NEUTRAL, label="test"))
-    parts.append(swatch.format(style="dashed", colour=NEUTRAL, label="train"))
-    parts.append(
-        f'<span style="display:inline-block;width:10px;height:10px;background:{NEUTRAL};'
-        'margin:0 4px 0 12px"></span>target (per-class panel; bars: ±2σ over initialisations)'
-    )
-    return f'<div style="color: var(--jp-ui-font-color1)">{"".join(parts)}</div>'
 
 
 class _Picture:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
+from ._axes import left_margin, y_axis
 from ._log_ticks import log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES
 
@@ -122,10 +123,11 @@ class SpectrumPlot(w.VBox):
                     tick_format=".0f",
                     tick_values=log_ticks(np.concatenate(ranks)),
                 ),
-                bq.Axis(
-                    scale=self.y_scale,
-                    orientation="vertical",
-                    label="eigenvalue of K / n",
+                # 1-2-5 or power-of-ten ticks in ".0e": "5e-2".
+                y_axis(
+                    self.y_scale,
+                    "eigenvalue of K / n",
+                    4,
                     tick_format=".0e",
                     tick_values=log_ticks(np.concatenate(kept)),
                 ),
@@ -133,7 +135,7 @@ class SpectrumPlot(w.VBox):
             title="Eigenvalues (dashed: fitted k^-α)",
             legend_location="bottom-left",
             layout=w.Layout(width="440px", height="340px"),
-            fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+            fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
         )
 
     def _on_range(self, change: dict[str, Any]) -> None:
@@ -202,11 +204,12 @@ def learning_curve_figure(
                 tick_format=".0f",
                 tick_values=log_ticks(np.asarray(curve.sizes)),
             ),
-            bq.Axis(
-                scale=y_scale,
-                orientation="vertical",
-                label="test MSE",
-                tick_format=".1e",
+            # log_ticks are 1, 2 or 5 times a power of ten: ".0e" is exact.
+            y_axis(
+                y_scale,
+                "test MSE",
+                4,
+                tick_format=".0e",
                 tick_values=log_ticks(
                     np.concatenate([np.ravel(m) for m in curve.test_mse.values()])
                 ),
@@ -215,7 +218,7 @@ def learning_curve_figure(
         title="Learning curves (dashed: fitted D^-α_D)",
         legend_location="bottom-left",
         layout=w.Layout(width="440px", height="340px"),
-        fig_margin={"top": 50, "bottom": 50, "left": 70, "right": 20},
+        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
     )
 
 

@@ -188,7 +188,7 @@ def test_finished_sweep_draws_errors_fit_and_both_kernels():
     np.testing.assert_allclose(view.fit_line.x, [64, 1024])
     np.testing.assert_allclose(view.fit_line.y, result.fit(np.array([64.0, 1024.0])))
     slope = f"slope {result.slope:.2f} ± {result.slope_stderr:.2f}"
-    assert view.fit_line.labels == [slope] and view.fit_line.display_legend
+    assert view.fit_line.labels == [slope] and slope in view.legend.value
     assert slope in view.error_plot.title and "theory −1/2" in view.error_plot.title
     # Log axes labelled at the widths and at a few readable error values that lie
     # inside everything drawn on the y scale.
@@ -389,8 +389,8 @@ def test_saved_notebook_state_holds_the_finished_picture():
     stored = np.frombuffer(base64.b64decode(values["data"]), "<f4").reshape(N, N)
     np.testing.assert_allclose(stored, rec.means[1024], rtol=1e-6)
     assert "Done" in saved[view.status.model_id]["state"]["value"]
-    fit = saved[view.fit_line.model_id]["state"]
-    assert fit["labels"] == view.fit_line.labels and fit["display_legend"]
+    assert saved[view.legend.model_id]["state"]["value"] == view.legend.value
+    assert "fit: slope" in view.legend.value
 
 
 class ManualTimer:
