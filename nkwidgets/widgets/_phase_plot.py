@@ -22,7 +22,9 @@ import numpy as np
 from ..compute import Event, Job
 from ..phase import PhaseRun, PhaseSweep
 from ._axes import left_margin, y_axis
+from ._legend import SwatchKind, legend_row
 from ._log_ticks import log_ticks
+from ._style import NEUTRAL
 
 # Okabe & Ito's colour-blind-safe palette, one colour per model (width).
 MODEL_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -46,6 +48,11 @@ def _figure(
         fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
         legend_location="top-left",
     )
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha:.2f})"
 
 
 class PhasePlot(w.VBox):
@@ -79,7 +86,8 @@ class PhasePlot(w.VBox):
                 colors=[colour],
                 fill_colors=[colour],
                 fill_opacities=[PHASE_OPACITY],
-                opacities=[0.0],
+                # No outline. (`opacities=[0]` hid the fill too: no bands were drawn.)
+                stroke_width=0,
                 labels=[phase],
             )
             for phase, colour in PHASE_COLOURS.items()
@@ -107,8 +115,14 @@ class PhasePlot(w.VBox):
         )
         self.curves = RunCurves()
         self.status = w.HTML("waiting for runs…")
+        self.legend = w.HTML(self._legend_html())
         super().__init__(
-            [self.status, w.HBox([self.loss_fig, self.ratio_fig]), self.curves.box]
+            [
+                self.status,
+                self.legend,
+                w.HBox([self.loss_fig, self.ratio_fig]),
+                self.curves.box,
+            ]
         )
         if job is not None:
             job.subscribe(self.on_event)
@@ -138,11 +152,27 @@ class PhasePlot(w.VBox):
                 colors=[PHASE_COLOURS[phase]],
                 fill_colors=[PHASE_COLOURS[phase]],
                 fill_opacities=[PHASE_OPACITY],
-                opacities=[0.0],
+                # No outline. (`opacities=[0]` hid the fill too: no bands were drawn.)
+                stroke_width=0,
             )
             for phase in PHASE_COLOURS
         }
         return list(self.ratio_bands.values())
+
+    def _legend_html(self) -> str:
+        """Models and line styles, above the figures: in them it covered points."""
+        entries: list[tuple[SwatchKind, str, str]] = [
+            ("dot", m["colour"], label) for label, m in self._marks.items()
+        ]
+        # The bands are pale fills; their swatches a little stronger to be seen.
+        entries += [
+            ("square", _rgba(colour, 3 * PHASE_OPACITY), phase)
+            for phase, colour in PHASE_COLOURS.items()
+        ]
+        entries.append(("dashed", "black", f"theory ηλ0 = {THEORY_ETA:g}"))
+        if self._marks:
+            entries.append(("dotted", NEUTRAL, "measured divergence, per model"))
+        return legend_row(entries)
 
     def _vline(self, x: float, colour: str, style: str) -> bq.Lines:
         return bq.Lines(
@@ -179,7 +209,7 @@ class PhasePlot(w.VBox):
 
         marks = {
             "colour": colour,
-            "loss": scatter(self.loss_scale, "circle", True),
+            "loss": scatter(self.loss_scale, "circle", False),
             "ratio": scatter(self.ratio_scale, "circle", False),
             "loss_div": scatter(self.band_scale, "cross", False),
             "ratio_div": scatter(self.band_scale, "cross", False),
@@ -187,6 +217,7 @@ class PhasePlot(w.VBox):
             "order": {},
         }
         self._marks[label] = marks
+        self.legend.value = self._legend_html()
         self.loss_fig.marks = [
             *self.loss_fig.marks,
             marks["loss"],

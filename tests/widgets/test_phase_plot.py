@@ -100,7 +100,14 @@ def test_sweep_done_shades_phases_and_marks_divergence():
         divergence
     )
     assert min(plot.bands["lazy"].x) < 0.5 and max(plot.bands["divergent"].x) > 8.0
+    # A band is its fill: bqplot's `opacities` applies to the fill as well, and
+    # at 0 the bands were never seen in the tutorial's screenshot.
+    for b in [*plot.bands.values(), *plot.ratio_bands.values()]:
+        assert b.fill_opacities[0] > 0 and all(o > 0 for o in b.opacities)
     assert "width 2048" in plot.status.value and "theory 2" in plot.status.value
+    # The legend, above the figures, names both models and all three phases.
+    for name in ("width 512", "width 2048", "lazy", "catapult", "divergent"):
+        assert name in plot.legend.value
     # Two models, two colours, both in each figure.
     assert plot._marks["width 512"]["colour"] != plot._marks["width 2048"]["colour"]
     assert sum(m is plot._marks["width 2048"]["loss"] for m in plot.loss_fig.marks) == 1
