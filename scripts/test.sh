@@ -15,7 +15,21 @@ fi
 echo "== TypeScript unit tests"
 .venv/bin/jlpm test --silent
 
-echo "== Python, notebook and browser tests"
 mkdir -p test-artifacts
-.venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-  -p no:cacheprovider --durations=15 "$@"
+NBVAL=(--nbval-lax --nbval-current-env -p no:cacheprovider)
+if [ "$#" -gt 0 ]; then
+  echo "== Python, notebook and browser tests, as selected"
+  .venv/bin/python -m pytest tests notebooks "${NBVAL[@]}" --durations=15 "$@"
+  exit
+fi
+
+# Everything but the browser tests on up to 4 workers (pytest-xdist), a file
+# per worker at a time so a notebook's cells share one kernel; then the browser
+# tests, which drive one JupyterLab and one Chromium, alone.
+CPUS=$(nproc)
+WORKERS=${NK_TEST_WORKERS:-$(( CPUS < 4 ? CPUS : 4 ))}
+echo "== Python and notebook tests ($WORKERS workers)"
+.venv/bin/python -m pytest tests notebooks "${NBVAL[@]}" -m "not browser" \
+  -n "$WORKERS" --dist loadfile --durations=15
+echo "== Browser tests"
+.venv/bin/python -m pytest tests -m browser -p no:cacheprovider --durations=10
