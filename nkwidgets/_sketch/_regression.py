@@ -202,6 +202,29 @@ def _ridge(
     return float(diag_reg) * (float(jnp.trace(stats.gram)) / stats.n + tail) + tail
 
 
+def _cholesky_solve(g: jax.Array, c: jax.Array, ridge: float) -> jax.Array | None:
+    """``(G + r I)^{-1} c`` by Cholesky; ``None`` if ``G + r I`` is not positive definite."""
+    if on_host(g):
+        g = np.asarray(g)
+        try:
+            # SciPy's LAPACK: ~3x faster than numpy.linalg's here.
+            lower = scipy.linalg.cholesky(
+                g + ridge * np.eye(g.shape[0], dtype=g.dtype),
+                lower=True,
+                check_finite=False,
+            )
+        except np.linalg.LinAlgError:
+            return None
+        solved = scipy.linalg.cho_solve(
+            (lower, True), np.asarray(c), check_finite=False
+        )
+        return jnp.asarray(solved)
+    lower = jnp.linalg.cholesky(g + ridge * jnp.eye(g.shape[0], dtype=g.dtype))
+    if not bool(jnp.all(jnp.isfinite(lower))):
+        return None
+    return jsl.cho_solve((lower, True), c)
+
+
 class _Solver:
     """The factorisations of ``G + r I``, each made once on first use."""
 
@@ -214,34 +237,26 @@ class _Solver:
     def alpha(self) -> jax.Array:
         """``(G + r I)^+ Phi^T (Y - f_0)``: Cholesky, or eigh if singular."""
         if self._alpha is None:
-            g, c = self.stats.gram, self.stats.cross
-            solved = None
-            if on_host(g):
-                g, c = np.asarray(g), np.asarray(c)
-                reg = g + self.ridge * np.eye(g.shape[0], dtype=g.dtype)
-                try:
-                    # SciPy's LAPACK: ~3x faster than numpy.linalg's here.
-                    lower = scipy.linalg.cholesky(reg, lower=True, check_finite=False)
-                except np.linalg.LinAlgError:
-                    pass
-                else:
-                    solved = jnp.asarray(
-                        scipy.linalg.cho_solve((lower, True), c, check_finite=False)
-                    )
-            else:
-                reg = g + self.ridge * jnp.eye(g.shape[0], dtype=g.dtype)
-                lower = jnp.linalg.cholesky(reg)
-                if bool(jnp.all(jnp.isfinite(lower))):
-                    solved = jsl.cho_solve((lower, True), c)
-            if solved is not None:
-                self._alpha = solved
-            else:
+            c = self.stats.cross
+            self._alpha = _cholesky_solve(self.stats.gram, c, self.ridge)
+            if self._alpha is None:
                 evals, evecs, keep = self.eigen()
                 inv = jnp.where(
                     keep, 1.0 / jnp.where(keep, evals + self.ridge, 1.0), 0.0
                 )
                 self._alpha = evecs @ (inv[:, None] * (evecs.T @ c))
         return self._alpha
+
+    def converged(self, phi: jax.Array, start: jax.Array) -> jax.Array:
+        """``start + phi @ alpha``: converged outputs from those at ``t = 0``.
+
+        On the host one BLAS product, not eager jnp ops compiled on first use.
+        """
+        alpha = self.alpha()
+        if on_host(alpha) and on_host(phi) and on_host(start):
+            out = np.asarray(start) + np.asarray(phi) @ np.asarray(alpha)
+            return jnp.asarray(out)
+        return start + phi @ alpha
 
     def eigen(self):
         if self._eigen is None:
@@ -363,14 +378,14 @@ def gradient_descent_mse(
                 jnp.asarray(fx_test_0, phi.dtype), (pt.shape[0], y.shape[1])
             )
             if t is None:
-                test = g0 + pt @ local.alpha()
+                test = local.converged(pt, g0)
             else:
                 tau = _times(t, learning_rate, stats.n_outputs, phi.dtype)
                 test = g0 + _test_flow(local, pt, tau)
         if f0 is not None:
             residual = f0 - y
             if t is None:
-                train = y if solver.ridge > 0 else f0 + phi @ local.alpha()
+                train = y if solver.ridge > 0 else local.converged(phi, f0)
             else:
                 tau = _times(t, learning_rate, stats.n_outputs, phi.dtype)
                 train = y + _train_flow(local, phi, residual, tau)
@@ -424,11 +439,7 @@ def gradient_descent_mse_streamed(
             jnp.asarray(fx_test_0, dtype), (pt.shape[0], stats.cross.shape[1])
         )
         if t is None:
-            alpha = solver.alpha()
-            if on_host(alpha) and on_host(pt):
-                # One BLAS product instead of compiling eager jnp ops.
-                return jnp.asarray(np.asarray(g0) + np.asarray(pt) @ np.asarray(alpha))
-            return g0 + pt @ alpha
+            return solver.converged(pt, g0)
         tau = _times(t, learning_rate, stats.n_outputs, dtype)
         return g0 + _test_flow(solver, pt, tau)
 
