@@ -251,6 +251,10 @@ class _TaylorFeatureFn:
         self.sketch_degrees = sketch_degrees
         self.radius = radius
 
+    def radius_for(self, d: int) -> float:
+        """The sphere's radius for ``d``-dimensional inputs: ``sqrt(d)`` unless given."""
+        return math.sqrt(d) if self.radius is None else float(self.radius)
+
     def check_inputs(self, x: Any, first_row: int = 0) -> None:
         """Reject inputs off the sphere: the features assume ``|x| = radius``.
 
@@ -262,7 +266,7 @@ class _TaylorFeatureFn:
                 f"{NAME} takes vectors of shape (n, d); got shape {x.shape}. "
                 "Fix: flatten each example (x.reshape(len(x), -1))."
             )
-        radius = math.sqrt(x.shape[1]) if self.radius is None else self.radius
+        radius = self.radius_for(x.shape[1])
         norms = np.linalg.norm(x.astype(np.float64), axis=1)
         off = ~(np.abs(norms - radius) <= RADIUS_TOLERANCE * radius)
         if off.any():
@@ -388,8 +392,7 @@ def TaylorFeatures(
                 f"inputs have d = {d}; on a 1-dimensional sphere the cosine is only +-1.",
                 "use ReluFeatures / ElementwiseFeatures for 1-dimensional inputs.",
             )
-        r = math.sqrt(d) if radius is None else float(radius)
-        series = taylor_series(kernel_fn, d, r)
+        series = taylor_series(kernel_fn, d, feature_fn.radius_for(d))
         kept = list(range(exact_degree + 1)) + list(sketch_degrees)
         sketch = None
         if sketch_degrees:

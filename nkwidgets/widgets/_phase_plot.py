@@ -46,7 +46,6 @@ def _figure(
         layout=w.Layout(width=width, height="320px"),
         # Every y axis here has ticks of at most 4 characters ("5e-2", "0.95").
         fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
-        legend_location="top-left",
     )
 
 
@@ -189,7 +188,7 @@ class PhasePlot(w.VBox):
             return self._marks[label]
         colour = MODEL_COLOURS[len(self._marks) % len(MODEL_COLOURS)]
 
-        def scatter(y_scale: Any, marker: str, legend: bool) -> bq.Scatter:
+        def scatter(y_scale: Any, marker: str) -> bq.Scatter:
             mark = bq.Scatter(
                 x=[],
                 y=[],
@@ -198,7 +197,6 @@ class PhasePlot(w.VBox):
                 marker=marker,
                 default_size=60,
                 labels=[label],
-                display_legend=legend,
                 interactions={"click": "select"},
                 unselected_style={"opacity": 0.9},
             )
@@ -209,10 +207,10 @@ class PhasePlot(w.VBox):
 
         marks = {
             "colour": colour,
-            "loss": scatter(self.loss_scale, "circle", False),
-            "ratio": scatter(self.ratio_scale, "circle", False),
-            "loss_div": scatter(self.band_scale, "cross", False),
-            "ratio_div": scatter(self.band_scale, "cross", False),
+            "loss": scatter(self.loss_scale, "circle"),
+            "ratio": scatter(self.ratio_scale, "circle"),
+            "loss_div": scatter(self.band_scale, "cross"),
+            "ratio_div": scatter(self.band_scale, "cross"),
             "divergence": [self._vline(np.nan, colour, "dotted") for _ in range(2)],
             "order": {},
         }
