@@ -435,9 +435,13 @@ class EmpiricalVsInfinite(w.VBox):
     def _heatmaps(self, n: int) -> tuple[KernelHeatmap, KernelHeatmap]:
         """The two heatmaps, made at the first kernel's size ``n`` when first needed."""
         if self.empirical is None or self.infinite is None:
-            self.empirical = KernelHeatmap(n, title="Empirical NTK")
-            self.infinite = KernelHeatmap(n, title="Infinite-width NTK")
-            self.kernels_box.children = [self.empirical, self.infinite]
+            # Both built before either is published: a reader on another
+            # thread (the notebook, while a timer thread redraws) must never
+            # see one heatmap without the other.
+            empirical = KernelHeatmap(n, title="Empirical NTK")
+            infinite = KernelHeatmap(n, title="Infinite-width NTK")
+            self.empirical, self.infinite = empirical, infinite
+            self.kernels_box.children = [empirical, infinite]
         return self.empirical, self.infinite
 
 
