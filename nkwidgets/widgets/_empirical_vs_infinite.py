@@ -175,9 +175,9 @@ class EmpiricalVsInfinite(w.VBox):
             labels=["fit"],
         )
         self.x_axis = bq.Axis(scale=self.x_scale, label="width", tick_format="d")
-        # Log ticks in ".2g": "0.050" is the widest.
+        # "~" drops trailing zeros ("0.05", not "0.050"); "0.001" is the widest.
         self.y_axis = y_axis(
-            self.y_scale, "‖K_emp − K_inf‖ / ‖K_inf‖", 5, tick_format=".2g"
+            self.y_scale, "‖K_emp − K_inf‖ / ‖K_inf‖", 5, tick_format=".2~g"
         )
         self.error_plot = bq.Figure(
             marks=[

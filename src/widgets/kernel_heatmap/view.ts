@@ -44,6 +44,15 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** The count beside the title: "3 / 12 blocks", "1 block", or nothing yet. */
+export function progressText(done: number, total: number): string {
+  const blocks = (n: number): string => (n === 1 ? 'block' : 'blocks');
+  if (total > 0) {
+    return `${done} / ${total} ${blocks(total)}`;
+  }
+  return done > 0 ? `${done} ${blocks(done)}` : '';
+}
+
 /**
  * Render a `KernelHeatmap` into `el`; returns a cleanup that removes every
  * listener, observer and pending frame this added.
@@ -146,12 +155,7 @@ export function render({
     canvas.setAttribute('aria-label', text || 'kernel heatmap');
     const done = model.get('blocks_done');
     const total = model.get('blocks_total');
-    progress.textContent =
-      total > 0
-        ? `${done} / ${total} blocks`
-        : done > 0
-          ? `${done} blocks`
-          : '';
+    progress.textContent = progressText(done, total);
     bar.hidden = total === 0;
     // Invisible rather than removed when complete, so the layout holds still.
     bar.style.visibility = done >= total ? 'hidden' : 'visible';
