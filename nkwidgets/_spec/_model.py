@@ -29,7 +29,7 @@ class Spec:
     data: dict[str, Any] | None = None
     compute: tuple[str, ...] = KERNEL_NAMES
     predict: dict[str, Any] | None = None
-    block_size: int = 200
+    block_size: int | str = "auto"
     dtype: str = "float32"
     devices: int | None = None
     cache: str | None = None
@@ -63,7 +63,7 @@ class Spec:
         lines.append(f"compute = {', '.join(self.compute)}")
         if self.predict is not None:
             lines.append(f"predict = {call_to_text(self.predict)}")
-        if self.block_size != 200:
+        if self.block_size != "auto":
             lines.append(f"block_size = {self.block_size}")
         if self.dtype != "float32":
             lines.append(f"dtype = {self.dtype}")

@@ -187,7 +187,9 @@ class _Checker:
             return self.compute(value)
         if name == "predict":
             return self.predict(value)
-        if name in ("block_size", "devices"):
+        if name == "block_size":
+            return self.block_size(value)
+        if name == "devices":
             return self.positive_int(value, name)
         if name == "dtype":
             return self.choice(value, DTYPES, "dtype")
@@ -574,6 +576,23 @@ class _Checker:
         value = self.literal(node)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SpecError(f"`{what}` must be a positive integer.", *self.loc(node))
+        return value
+
+    def block_size(self, node: ast.expr) -> int | str:
+        from ..compute._block_size import AUTO
+
+        # A bare `auto` (like `dtype = float64`) or the quoted word.
+        if (isinstance(node, ast.Name) and node.id == AUTO) or (
+            isinstance(node, ast.Constant) and node.value == AUTO
+        ):
+            return AUTO
+        value = None if isinstance(node, ast.Name) else self.literal(node)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(
+                "`block_size` must be a positive integer (rows and columns per "
+                f"block) or {AUTO} (chosen from the memory estimate).",
+                *self.loc(node),
+            )
         return value
 
     def text(self, node: ast.expr, what: str, example: str) -> str:

@@ -33,7 +33,8 @@ SETTINGS = {
     "data": "the dataset: digits(train=INT, test=INT, seed=INT, images=BOOL)",
     "compute": "kernels to compute: nngp, ntk or nngp, ntk",
     "predict": "predictions: gradient_descent_mse(t=[...], learning_rate=NUM, diag_reg=NUM)",
-    "block_size": "rows/columns per computed block (positive integer, default 200)",
+    "block_size": "rows/columns per computed block: a positive integer, or auto "
+    "(default: sized from the memory estimate)",
     "dtype": "float32 or float64",
     "devices": "number of local devices to spread blocks over",
     "cache": 'directory for finished blocks, e.g. "nk-cache"; makes reruns resume',

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import NKError
 from ..kernels._kernel import Kernel
 from ._assemble import OutputLayout
+from ._block_size import FAST_CPU_BLOCK_BYTES, PROBE_BLOCK, cache_sized_block
 from ._blocks import pad_rows
 from ._errors import BlockError
 from ._host_memory import ResidentGuard, release_host_memory
@@ -28,13 +29,6 @@ from ._memory import check_budget, fits, fitting_block_size, resolve_budget
 from ._mesh import WaveRunner, blocks_share_host_memory, device_mesh
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# On CPU, batch_size='auto' also keeps each block's working set (XLA's
-# estimate) within this many bytes, even when the budget allows more: CNN-GAP
-# kernels ((b, b, 8, 8, 8, 8) covariances) ran 3x faster per entry in blocks of
-# ~26 MB than of ~38 MB or more on a 2-core EPYC (bench/RESULTS.md), as the
-# window sums then stay in cache. Accelerators get the largest fitting blocks.
-FAST_CPU_BLOCK_BYTES = 24 * 2**20
 
 
 def batch(
@@ -258,16 +252,6 @@ class _Call:
         ]
         return row_in, col_in
 
-    @staticmethod
-    def _cache_sized_block(
-        block: int, block_bytes: int, estimate_for: Callable[[int], Any]
-    ) -> int:
-        """The largest block (by compiled estimate) within FAST_CPU_BLOCK_BYTES."""
-        b = max(1, int(block * math.sqrt(FAST_CPU_BLOCK_BYTES / block_bytes)))
-        while b > 1 and estimate_for(b).block_bytes > FAST_CPU_BLOCK_BYTES:
-            b = max(1, int(b * 0.8))
-        return b
-
     def _sizes(self, batch_size: int, wave_size: int) -> tuple[int, int]:
         if batch_size == 0:
             return math.ceil(self.n1 / wave_size), self.n2
@@ -329,7 +313,7 @@ class _Call:
             # compiles a block far over the cache-friendly size (compiling
             # itself costs memory).
             b = math.ceil(max(self.n1, self.n2) / mesh.size)
-            probe = min(8, b)
+            probe = min(PROBE_BLOCK, b)
             p_runner, _, _ = self._runner(
                 mesh, min(probe, self.n1), min(probe, self.n2), runners
             )
@@ -380,7 +364,7 @@ class _Call:
             and estimate.pool == "host"
             and estimate.block_bytes > FAST_CPU_BLOCK_BYTES
         ):
-            b = self._cache_sized_block(max(b1, b2), estimate.block_bytes, estimate_for)
+            b = cache_sized_block(max(b1, b2), estimate.block_bytes, estimate_for)
             b1, b2 = min(b, self.n1), min(b, self.n2)
             runner, row_in, col_in = self._runner(mesh, b1, b2, runners)
         if auto:

@@ -45,6 +45,37 @@ def cache_key(facts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def earlier_block_sizes(
+    root: str | os.PathLike[str], facts: dict[str, Any]
+) -> dict[int, int]:
+    """Block sizes of earlier runs of the computation ``facts`` describes.
+
+    Looks under ``root`` for computations whose facts differ from ``facts`` in
+    ``block_size`` alone; maps each one's block size to how many blocks it
+    holds. Lets ``block_size="auto"`` resume a computation at the size its
+    finished blocks have, instead of starting over at a new size.
+    """
+    wanted = _comparable(facts)
+    found: dict[int, int] = {}
+    for key_file in Path(root).expanduser().glob("*/key.json"):
+        try:
+            earlier = json.loads(key_file.read_text())
+        except (OSError, ValueError):
+            continue
+        size = earlier.get("block_size") if isinstance(earlier, dict) else None
+        if not isinstance(size, int) or _comparable(earlier) != wanted:
+            continue
+        blocks = sum(1 for _ in key_file.parent.glob(f"*{SUFFIX}"))
+        found[size] = max(found.get(size, 0), blocks)
+    return found
+
+
+def _comparable(facts: dict[str, Any]) -> str:
+    """``facts`` as key.json stores them, without the block size."""
+    rest = {k: v for k, v in facts.items() if k != "block_size"}
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
 class BlockCache:
     """Blocks of one computation, stored as ``<name>.nkb`` files.
 

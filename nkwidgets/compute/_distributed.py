@@ -101,6 +101,20 @@ def all_processes_have(mask: np.ndarray) -> np.ndarray:
     return np.asarray(gathered).reshape(process_count(), -1).min(axis=0).astype(bool)
 
 
+def smallest_over_processes(value: int) -> int:
+    """The smallest of every process's ``value`` (one all-gather).
+
+    Used for an automatic block size: each process prices blocks against its
+    own memory, and the smallest choice fits them all.
+    """
+    if process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(np.array([value], np.int64))
+    return int(np.min(gathered))
+
+
 def check_same_job(key: str) -> None:
     """Raise if the processes were given different experiments (data, spec, dtype)."""
     if process_count() == 1:

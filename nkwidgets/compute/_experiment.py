@@ -19,11 +19,12 @@ import numpy as np
 from ..data import Dataset
 from ..errors import NKError
 from ..kernels._layer import Layer
+from ._block_size import AUTO
 from ._blocks import Block, plan_blocks
 from ._errors import CacheError
 from ._job import Job, JobCancelled, JobContext
 from ._prediction import PredictSettings, predict_mse, probe_indices
-from ._runner import ExperimentRunner
+from ._runner import ExperimentRunner, choose_block_size
 
 
 @dataclasses.dataclass
@@ -78,7 +79,12 @@ class Experiment:
       dataset: train/test data.
       compute: kernels to compute, ``"nngp"`` and/or ``"ntk"``.
       predict: gradient-descent predictions, or None.
-      block_size: rows and columns per block.
+      block_size: rows and columns per block, or ``"auto"``: chosen from the
+        compiled block's memory estimate (cache-sized blocks on CPU, the largest
+        that fit the budget on accelerators, at most a quarter of the data per
+        side so the picture fills in by parts), or the size of this
+        computation's blocks already in ``cache_dir``. The size used is
+        :attr:`chosen_block_size`.
       dtype: ``"float32"`` or ``"float64"``.
       devices: local devices to use (None: all).
       cache_dir: directory of the block cache that makes runs resumable (None:
@@ -93,16 +99,56 @@ class Experiment:
     dataset: Dataset
     compute: tuple[str, ...] = ("nngp", "ntk")
     predict: PredictSettings | None = dataclasses.field(default_factory=PredictSettings)
-    block_size: int = 200
+    block_size: int | str = AUTO
     dtype: str = "float32"
     devices: int | None = None
     cache_dir: str | None = None
     budget: int | float | str | None = None
     description: str | None = None
+    _chosen_block_size: int | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
+    # The block function compiled while choosing the size, kept for the run.
+    _chosen_runner: ExperimentRunner | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        size = self.block_size
+        if size != AUTO and not (
+            isinstance(size, int | np.integer)
+            and not isinstance(size, bool)
+            and size > 0
+        ):
+            raise NKError(
+                f"`block_size={size!r}` must be a positive integer (rows and columns "
+                f"per block) or {AUTO!r} (chosen from the memory estimate)."
+            )
+
+    @property
+    def chosen_block_size(self) -> int:
+        """``block_size``, or what ``"auto"`` chose (decided once, on first use)."""
+        if self.block_size != AUTO:
+            return int(self.block_size)
+        if self._chosen_block_size is None:
+            import jax
+
+            with jax.enable_x64(self.dtype == "float64"):
+                size, runner = choose_block_size(self)
+            self._chosen_block_size, self._chosen_runner = size, runner
+        return self._chosen_block_size
+
+    def _runner(self) -> ExperimentRunner:
+        """The compiled block function at ``chosen_block_size``."""
+        size = self.chosen_block_size
+        runner, self._chosen_runner = self._chosen_runner, None
+        if runner is not None and runner.block_size == size:
+            return runner
+        return ExperimentRunner(self)
 
     def blocks(self) -> list[Block]:
         return plan_blocks(
-            len(self.dataset.x_train), len(self.dataset.x_test), self.block_size
+            len(self.dataset.x_train), len(self.dataset.x_test), self.chosen_block_size
         )
 
     def job(self) -> Job:
@@ -111,8 +157,6 @@ class Experiment:
 
     def cache_facts(self) -> dict[str, Any]:
         """Everything that decides the block values; hashed into the cache key."""
-        from .. import __version__
-
         if self.description is None:
             raise CacheError(
                 "a block cache needs a description of the network to key it, and this "
@@ -120,6 +164,11 @@ class Experiment:
                 "`%%nk`, `nk run`), or pass `description=` a text that changes "
                 "whenever the network does."
             )
+        return self._cache_facts(self.chosen_block_size)
+
+    def _cache_facts(self, block_size: int) -> dict[str, Any]:
+        from .. import __version__
+
         return {
             "format": 1,
             "network": self.description,
@@ -128,7 +177,7 @@ class Experiment:
             "n_train": len(self.dataset.x_train),
             "n_test": len(self.dataset.x_test),
             "dtype": self.dtype,
-            "block_size": self.block_size,
+            "block_size": block_size,
             "nkwidgets": __version__,
         }
 
@@ -142,7 +191,7 @@ class Experiment:
         import jax
 
         with jax.enable_x64(self.dtype == "float64"):
-            runner = ExperimentRunner(self)
+            runner = self._runner()
             return runner.plan(time_one_wave=time_one_wave)
 
     def run(self, context: JobContext) -> ExperimentResult:
@@ -160,7 +209,7 @@ class Experiment:
 
     def _run(self, context: JobContext) -> ExperimentResult:
         ds = self.dataset
-        runner = ExperimentRunner(self)
+        runner = self._runner()
         runner.check_budget()
         dtype = runner.dtype
         n_train, n_test = len(ds.x_train), len(ds.x_test)

@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._block_size import AUTO, auto_block_size
 from ._blocks import Block, pad_rows, plan_blocks
-from ._cache import BlockCache, cache_key
-from ._distributed import all_processes_have, check_same_job
+from ._cache import BlockCache, cache_key, earlier_block_sizes
+from ._distributed import (
+    all_processes_have,
+    check_same_job,
+    smallest_over_processes,
+)
 from ._errors import BlockError
 from ._memory import Budget, MemoryEstimate, check_budget, format_bytes, resolve_budget
 from ._mesh import WaveRunner, device_mesh
@@ -34,6 +39,58 @@ def _block_fn(kernel_fn: Any, compute: tuple[str, ...]) -> Any:
     return block
 
 
+#: ``block_size="auto"`` keeps at least this many blocks along the longer side
+#: of the data, so the kernel heatmap fills in by parts rather than at once.
+MIN_BLOCKS_PER_SIDE = 4
+
+
+def choose_block_size(experiment: Experiment) -> tuple[int, ExperimentRunner | None]:
+    """What ``block_size="auto"`` means for ``experiment``, and its compiled runner.
+
+    The size of this computation's finished blocks in the cache if there are
+    any (the most blocks wins), so a resumed run loses no work; otherwise
+    :func:`~nkwidgets.compute._block_size.auto_block_size` on the compiled
+    block function. Processes of one job take the smallest of their choices.
+    The runner compiled at the chosen size while choosing is returned for the
+    run to use (None if none was), saving one compile.
+    """
+    e = experiment
+    cached = _size_in_cache(e)
+    if cached is not None:
+        return smallest_over_processes(cached), None
+    largest = max(len(e.dataset.x_train), len(e.dataset.x_test))
+    mesh = device_mesh(-1 if e.devices is None else e.devices)
+    runners: dict[int, ExperimentRunner] = {}
+
+    def estimate_for(block_size: int) -> MemoryEstimate:
+        runners[block_size] = ExperimentRunner(e, block_size)
+        return runners[block_size].memory()
+
+    chosen = auto_block_size(
+        largest,
+        estimate_for,
+        resolve_budget(e.budget, mesh.devices.flat[0]),
+        at_most=-(-largest // MIN_BLOCKS_PER_SIDE),
+    )
+    chosen = smallest_over_processes(chosen)
+    return chosen, runners.get(chosen)
+
+
+def _size_in_cache(e: Experiment) -> int | None:
+    """The block size of most of this computation's finished blocks, if any."""
+    if e.cache_dir is None or e.description is None:
+        return None
+    earlier = {
+        size: count
+        for size, count in earlier_block_sizes(e.cache_dir, e._cache_facts(0)).items()
+        if count > 0
+    }
+    if not earlier:
+        return None
+    most = max(earlier.values())
+    return min(size for size, count in earlier.items() if count == most)
+
+
 class ExperimentRunner:
     """An Experiment's compiled block function on its mesh."""
 
@@ -41,7 +98,7 @@ class ExperimentRunner:
         import jax
 
         self.experiment = e = experiment
-        self.block_size = block_size or e.block_size
+        self.block_size = block_size or e.chosen_block_size
         self.dtype = np.float64 if e.dtype == "float64" else np.float32
         self.x_train = e.dataset.x_train.astype(self.dtype)
         self.x_test = e.dataset.x_test.astype(self.dtype)
@@ -104,7 +161,7 @@ class ExperimentRunner:
         e = self.experiment
         if e.cache_dir is None:
             check_same_job(
-                repr((e.dataset.fingerprint(), e.compute, e.dtype, e.block_size))
+                repr((e.dataset.fingerprint(), e.compute, e.dtype, self.block_size))
             )
             return None
         cache = BlockCache(e.cache_dir, e.cache_facts())
@@ -176,6 +233,7 @@ class ExperimentRunner:
             blocks=len(blocks),
             train_blocks=sum(b.target == "train_train" for b in blocks),
             block_size=self.block_size,
+            automatic=e.block_size == AUTO,
             devices=self.wave_size,
             processes=self.jax.process_count(),
             platform=self.mesh.devices.flat[0].platform,
@@ -193,6 +251,7 @@ class ExperimentPlan:
     blocks: int
     train_blocks: int
     block_size: int
+    automatic: bool
     devices: int
     processes: int
     platform: str
@@ -222,6 +281,7 @@ class ExperimentPlan:
             "blocks": self.blocks,
             "cached": self.cached,
             "block_size": self.block_size,
+            "block_size_auto": self.automatic,
             "devices": self.devices,
             "processes": self.processes,
             "waves": self.waves,
@@ -237,12 +297,13 @@ class ExperimentPlan:
     def format(self) -> str:
         m = self.memory
         cached = f", {self.cached} already cached" if self.cached else ""
+        auto = ", size chosen by block_size = auto" if self.automatic else ""
         rows = [
             (
                 "blocks",
                 f"{self.blocks} of {self.block_size}x{self.block_size} "
                 f"({self.train_blocks} train x train, "
-                f"{self.blocks - self.train_blocks} test x train){cached}",
+                f"{self.blocks - self.train_blocks} test x train){auto}{cached}",
             ),
             (
                 "devices",

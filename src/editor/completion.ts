@@ -238,6 +238,8 @@ function valuesOfSetting(setting: string, v: Vocabulary): CompletionItem[] {
       return keywordItems(v.catalog.kernels, 'kernel');
     case 'dtype':
       return keywordItems(v.catalog.dtypes, 'floating point precision');
+    case 'block_size':
+      return keywordItems(['auto'], 'sized from the memory estimate');
     default:
       return [];
   }

@@ -99,7 +99,7 @@ describe('complete', () => {
     expect(labels('%%nk\nnet = serial(Sl|')).toEqual([]);
   });
 
-  it('offers what data, predict, compute and dtype accept', () => {
+  it('offers what data, predict, compute, dtype and block_size accept', () => {
     expect(labels('%%nk\ndata = |')).toEqual(['digits']);
     expect(labels('%%nk\ndata = digits(train=10, |')).toEqual([
       'test',
@@ -117,6 +117,7 @@ describe('complete', () => {
     ]);
     expect(labels('%%nk\ncompute = nngp, |')).toEqual(['nngp', 'ntk']);
     expect(labels('%%nk\ndtype = float|')).toEqual(['float32', 'float64']);
+    expect(labels('%%nk\nblock_size = |')).toEqual(['auto']);
   });
 
   it('follows a value over several lines inside brackets', () => {
