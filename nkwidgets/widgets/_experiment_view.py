@@ -26,7 +26,10 @@ class ExperimentView(w.VBox):
         self.result_name = result_name
         ds = experiment.dataset
         n_train = len(ds.x_train)
-        blocks_total = sum(1 for b in experiment.blocks() if b.target == "train_train")
+        blocks = experiment.blocks()
+        blocks_total = sum(1 for b in blocks if b.target == "train_train")
+        # What block_size = auto chose is worth seeing: it sets the pace.
+        self.block_size = max((max(b.rows, b.cols) for b in blocks), default=0)
         self.header = w.HTML(self._header_html())
         self.progress = w.IntProgress(
             value=0, min=0, max=1, layout=w.Layout(width="320px")
@@ -61,7 +64,8 @@ class ExperimentView(w.VBox):
         what = " and ".join(KERNEL_TITLES[n] for n in e.compute)
         return (
             f"<b>nkwidgets</b> · {what} of the infinite network on "
-            f"<code>{html.escape(e.dataset.name)}</code> · {e.dtype}"
+            f"<code>{html.escape(e.dataset.name)}</code> · {e.dtype} · "
+            f"blocks of {self.block_size} × {self.block_size}"
         )
 
     def on_event(self, event: Event) -> None:

@@ -435,6 +435,7 @@ def test_experiment_view_streams_both_kernels_into_one_heatmap():
     view = ExperimentView(experiment)
     heatmap = view.heatmap
     assert heatmap.kernels == ["nngp", "ntk"] and heatmap.blocks_total == 3
+    assert "blocks of 2 × 2" in view.header.value
     full = np.arange(16.0).reshape(4, 4)
     full = full + full.T
     for block in plan:
