@@ -27,7 +27,7 @@ from ..convergence import ConvergenceResult, PowerLawFit, WidthPoint
 from ._axes import left_margin, y_axis
 from ._kernel_heatmap import KernelHeatmap
 from ._legend import SwatchKind, legend_row
-from ._log_ticks import log_ticks
+from ._log_ticks import set_log_ticks
 from ._style import KERNEL_COLOURS
 from ._throttle import Throttle
 
@@ -397,8 +397,8 @@ class EmpiricalVsInfinite(w.VBox):
         with self.error_plot.hold_sync():
             if x.size:
                 self.x_axis.tick_values = x
-                self.y_axis.tick_values = log_ticks(
-                    np.concatenate([np.ravel(v) for v in on_y_axis])
+                set_log_ticks(
+                    self.y_axis, np.concatenate([np.ravel(v) for v in on_y_axis])
                 )
             self.error_plot.title = "Relative error vs width" + (
                 "" if fit is None else f": {_slope_text(fit)} (theory −1/2)"

@@ -21,7 +21,7 @@ from ..compute import Event, Job
 from ..errors import InputError
 from ._axes import left_margin, nice_ticks, y_axis
 from ._legend import legend_row
-from ._log_ticks import log_ticks
+from ._log_ticks import set_log_ticks
 from ._style import error_html
 
 # Okabe-Ito: accuracy of the learned support in blue (the NTK colour of the
@@ -233,7 +233,7 @@ class KipView(w.VBox):
         with self.loss_line.hold_sync():
             self.loss_line.x = np.asarray(self._steps)
             self.loss_line.y = np.asarray(self._losses)
-        self.loss_fig.axes[1].tick_values = log_ticks(np.asarray(self._losses))
+        set_log_ticks(self.loss_fig.axes[1], np.asarray(self._losses))
 
     def _tiles(self, x: np.ndarray, y: np.ndarray) -> list[w.Widget]:
         return [

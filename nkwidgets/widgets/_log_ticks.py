@@ -1,16 +1,29 @@
-"""Tick values for log axes that stay readable in a 440 px figure.
+"""Tick values and labels for log axes that stay readable in a 440 px figure.
 
 bqplot's log scale labels 1, 2, 5 (or every digit) of each decade; over more
 than a couple of decades the labels overprint each other into one unreadable
 row. Wide ranges get powers of ten, thinned to ``max_ticks``; narrow ones keep
 1-2-5 steps so they still carry a few labels.
+
+Labels are written as a paper would: plain decimals between 0.001 and 1000
+("0.05", "200"), otherwise powers of ten ("10⁻³", "2·10⁻⁵"), not d3's "1e+0".
+bqplot looks a label up by the tick value's JavaScript text, which
+:func:`js_number_text` reproduces.
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from typing import Any
 
 import numpy as np
+
+#: The widest labels these ticks get: "2·10⁻⁵" (superscripts are narrow) or "0.005".
+LOG_TICK_CHARS = 5
+#: Ticks all inside [DECIMAL_LOW, DECIMAL_HIGH) are labelled as decimals.
+DECIMAL_LOW, DECIMAL_HIGH = 1e-3, 1e4
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 #: At most this many labels on a log axis.
 MAX_LOG_TICKS = 8
@@ -44,3 +57,63 @@ def log_ticks(values: np.ndarray, max_ticks: int = MAX_LOG_TICKS) -> list[float]
             break
     step = max(1, math.ceil(len(ticks) / max_ticks))
     return ticks[::step]
+
+
+def js_number_text(x: float) -> str:
+    """``String(x)`` in JavaScript: the key bqplot's ``tick_labels`` is read by.
+
+    Both languages print the shortest digits that round-trip; only the layout
+    differs (ECMAScript's Number::toString: positional from 1e-6 up to 1e21).
+    """
+    if x == 0 or not math.isfinite(x):
+        return {0: "0"}.get(
+            x, "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+        )
+    sign = "-" if x < 0 else ""
+    _, digit_tuple, exponent = Decimal(repr(abs(float(x)))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    k = len(digits)
+    n = k + int(exponent)  # x = 0.d1d2...dk * 10**n
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+        text = f"{mantissa}e{'+' if e > 0 else '-'}{abs(e)}"
+    return sign + text
+
+
+def log_tick_label(value: float, decimal: bool) -> str:
+    """``value`` as a decimal ("0.05") or as a power of ten ("10⁻³", "2·10⁻⁵")."""
+    if decimal:
+        return np.format_float_positional(value, trim="-")
+    e = math.floor(math.log10(value) + 1e-9)
+    mantissa = np.format_float_positional(value / 10.0**e, precision=3, trim="-")
+    power = "10" + str(e).translate(_SUPERSCRIPT)
+    return power if mantissa == "1" else f"{mantissa}·{power}"
+
+
+def log_tick_labels(ticks: list[float]) -> dict[str, str]:
+    """bqplot ``tick_labels`` for ``ticks`` (all decimals, or all powers of ten)."""
+    decimal = all(DECIMAL_LOW <= t < DECIMAL_HIGH for t in ticks)
+    return {js_number_text(t): log_tick_label(t, decimal) for t in ticks}
+
+
+def log_axis_ticks(values: Any, max_ticks: int = MAX_LOG_TICKS) -> dict[str, Any]:
+    """``tick_values`` and ``tick_labels`` of a log axis covering ``values``.
+
+    For ``bq.Axis(**log_axis_ticks(v))`` or ``axis.set_trait``-style updates.
+    """
+    ticks = log_ticks(values, max_ticks)
+    return {"tick_values": ticks, "tick_labels": log_tick_labels(ticks)}
+
+
+def set_log_ticks(axis: Any, values: Any, max_ticks: int = MAX_LOG_TICKS) -> None:
+    """Give a log ``axis`` the ticks and labels of ``values``, in one message."""
+    with axis.hold_sync():
+        for name, value in log_axis_ticks(values, max_ticks).items():
+            setattr(axis, name, value)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..parameterization import ParameterizationComparison
 from ._axes import left_margin, y_axis
-from ._log_ticks import MAX_LOG_TICKS, log_ticks
+from ._log_ticks import LOG_TICK_CHARS, MAX_LOG_TICKS, log_axis_ticks, log_ticks
 from ._style import KERNEL_COLOURS
 
 # Okabe-Ito: the NTK parameterization in the house NTK blue, the standard one
@@ -75,9 +75,7 @@ class ParameterizationPlot(w.VBox):
             )
             for p, values in series.items()
         ]
-        return _make_figure(
-            title, marks, x_scale, y_scale, y_label, ".0e", "bottom-left"
-        )
+        return _make_figure(title, marks, x_scale, y_scale, y_label, "", "bottom-left")
 
     def _accuracy_figure(self) -> bq.Figure:
         c = self.comparison
@@ -149,10 +147,10 @@ def _make_figure(
     # gets readable ticks instead of bqplot's crowded 1-2-5 per decade.
     widths = np.unique(np.concatenate([np.ravel(m.x) for m in marks]))
     x_ticks = widths if widths.size <= MAX_LOG_TICKS else log_ticks(widths)
-    y_ticks = (
-        log_ticks(np.concatenate([np.ravel(m.y) for m in marks]))
+    y_traits = (
+        log_axis_ticks(np.concatenate([np.ravel(m.y) for m in marks]))
         if isinstance(y_scale, bq.LogScale)
-        else None
+        else {"tick_format": y_format}
     )
     return bq.Figure(
         marks=marks,
@@ -163,11 +161,15 @@ def _make_figure(
                 tick_format=".0f",
                 tick_values=x_ticks,
             ),
-            # ".0e" of 1-2-5 log ticks ("5e-2") and ".0%" ("100%"): 4 characters.
-            y_axis(y_scale, y_label, 4, tick_format=y_format, tick_values=y_ticks),
+            y_axis(y_scale, y_label, LOG_TICK_CHARS, **y_traits),
         ],
         title=title,
         legend_location=legend,
         layout=w.Layout(width=width, height="320px"),
-        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
+        fig_margin={
+            "top": 50,
+            "bottom": 50,
+            "left": left_margin(LOG_TICK_CHARS),
+            "right": 20,
+        },
     )

@@ -23,7 +23,7 @@ from ..compute import Event, Job
 from ..phase import PhaseRun, PhaseSweep
 from ._axes import left_margin, y_axis
 from ._legend import SwatchKind, legend_row
-from ._log_ticks import log_ticks
+from ._log_ticks import LOG_TICK_CHARS, set_log_ticks
 from ._style import NEUTRAL
 
 # Okabe & Ito's colour-blind-safe palette, one colour per model (width).
@@ -44,8 +44,13 @@ def _figure(
         axes=axes,
         title=title,
         layout=w.Layout(width=width, height="320px"),
-        # Every y axis here has ticks of at most 4 characters ("5e-2", "0.95").
-        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
+        # Loss ticks take up to LOG_TICK_CHARS ("2·10⁻⁵"), λ ratios 4 ("0.95").
+        fig_margin={
+            "top": 50,
+            "bottom": 50,
+            "left": left_margin(LOG_TICK_CHARS),
+            "right": 20,
+        },
     )
 
 
@@ -100,7 +105,7 @@ class PhasePlot(w.VBox):
             "Final loss (× at the top: diverged)",
             [
                 *axes_x,
-                y_axis(self.loss_scale, "loss after training", 4, tick_format=".0e"),
+                y_axis(self.loss_scale, "loss after training", LOG_TICK_CHARS),
             ],
             [*self.bands.values(), self.theory_lines[0]],
         )
@@ -108,7 +113,7 @@ class PhasePlot(w.VBox):
             "Final top NTK eigenvalue λT / λ0",
             [
                 bq.Axis(scale=self.x_scale, label="η · λ0", tick_format=".3~g"),
-                y_axis(self.ratio_scale, "λT / λ0", 4, tick_format=".2f"),
+                y_axis(self.ratio_scale, "λT / λ0", LOG_TICK_CHARS, tick_format=".2f"),
             ],
             [*self._band_copies(), self.theory_lines[1]],
         )
@@ -290,7 +295,8 @@ class PhasePlot(w.VBox):
             with marks[key].hold_sync():
                 marks[key].x, marks[key].y = x_dead, np.full(x_dead.size, DIVERGED_Y)
         # Diverged runs sit on the band scale, not the loss scale.
-        self.loss_fig.axes[1].tick_values = log_ticks(
+        set_log_ticks(
+            self.loss_fig.axes[1],
             np.array(
                 [
                     r.final_loss
@@ -298,7 +304,7 @@ class PhasePlot(w.VBox):
                     for r in runs.values()
                     if r.phase != "divergent"
                 ]
-            )
+            ),
         )
 
     def _draw_boundaries(self, sweep: PhaseSweep) -> None:
@@ -324,7 +330,7 @@ class PhasePlot(w.VBox):
         # The bands span every sweep's learning rates: the x scale's whole domain.
         span = [v for b in self.bands.values() for v in b.x]
         for fig in (self.loss_fig, self.ratio_fig):
-            fig.axes[0].tick_values = log_ticks(np.array(span))
+            set_log_ticks(fig.axes[0], np.array(span))
         self.status.value = self._summary()
 
     def _summary(self) -> str:
@@ -389,7 +395,7 @@ class RunCurves:
             "Click a point to see its run",
             [
                 bq.Axis(scale=self.step_scale, label="step"),
-                y_axis(self.loss_scale, "loss", 4, tick_format=".0e"),
+                y_axis(self.loss_scale, "loss", LOG_TICK_CHARS),
             ],
             [self.loss_line],
         )
@@ -397,7 +403,7 @@ class RunCurves:
             "λt / λ0",
             [
                 bq.Axis(scale=self.step_scale, label="step"),
-                y_axis(self.ratio_scale, "λt / λ0", 4, tick_format=".2f"),
+                y_axis(self.ratio_scale, "λt / λ0", LOG_TICK_CHARS, tick_format=".2f"),
             ],
             [self.ratio_line],
         )
@@ -409,7 +415,7 @@ class RunCurves:
         with self.loss_line.hold_sync():
             self.loss_line.x, self.loss_line.y = steps[keep], run.loss[keep]
             self.loss_line.colors = [colour]
-        self.loss_fig.axes[1].tick_values = log_ticks(run.loss[keep])
+        set_log_ticks(self.loss_fig.axes[1], run.loss[keep])
         ratio = run.lambdas / run.lambda0
         ok = np.isfinite(ratio)
         with self.ratio_line.hold_sync():

@@ -22,7 +22,7 @@ from ..compute import Event
 from ..data import Dataset
 from ._axes import left_margin, y_axis
 from ._legend import legend_row
-from ._log_ticks import log_ticks
+from ._log_ticks import set_log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES, NEUTRAL, error_html
 
 #: Horizontal offset of each kernel's mark within a class column.
@@ -163,7 +163,7 @@ class PredictionView(w.VBox):
         fig = bq.Figure(
             marks=[],
             axes=[
-                bq.Axis(scale=self.t_scale, label="training time t", tick_format=".0e"),
+                bq.Axis(scale=self.t_scale, label="training time t"),
                 y_axis(y_scale, y_label, _Y_TICK_CHARS, tick_format=fmt),
             ],
             title=f"{y_label} (waiting for the kernels…)",
@@ -213,12 +213,12 @@ class PredictionView(w.VBox):
                         )
                     )
             marker = self.markers[0 if key == "mse" else 1]
-            ticks = log_ticks(
-                np.concatenate([p["t_curve"] for p in self.predictions.values()])
-            )
             with fig.hold_sync():
                 fig.marks = [*marks, marker]
-                fig.axes[0].tick_values = ticks
+                set_log_ticks(
+                    fig.axes[0],
+                    np.concatenate([p["t_curve"] for p in self.predictions.values()]),
+                )
                 fig.title = f"{title} vs training time"
 
     def _on_time(self, _change: Any = None) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
 from ._axes import left_margin, y_axis
-from ._log_ticks import log_ticks
+from ._log_ticks import LOG_TICK_CHARS, log_axis_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES
 
 # Kernels other than NNGP and NTK cycle through the rest of the Okabe & Ito palette.
@@ -120,22 +120,24 @@ class SpectrumPlot(w.VBox):
                 bq.Axis(
                     scale=self.x_scale,
                     label="rank k",
-                    tick_format=".0f",
-                    tick_values=log_ticks(np.concatenate(ranks)),
+                    **log_axis_ticks(np.concatenate(ranks)),
                 ),
-                # 1-2-5 or power-of-ten ticks in ".0e": "5e-2".
                 y_axis(
                     self.y_scale,
                     "eigenvalue of K / n",
-                    4,
-                    tick_format=".0e",
-                    tick_values=log_ticks(np.concatenate(kept)),
+                    LOG_TICK_CHARS,
+                    **log_axis_ticks(np.concatenate(kept)),
                 ),
             ],
             title="Eigenvalues (dashed: fitted k^-α)",
             legend_location="bottom-left",
             layout=w.Layout(width="440px", height="340px"),
-            fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
+            fig_margin={
+                "top": 50,
+                "bottom": 50,
+                "left": left_margin(LOG_TICK_CHARS),
+                "right": 20,
+            },
         )
 
     def _on_range(self, change: dict[str, Any]) -> None:
@@ -201,16 +203,13 @@ def learning_curve_figure(
             bq.Axis(
                 scale=x_scale,
                 label="training set size D",
-                tick_format=".0f",
-                tick_values=log_ticks(np.asarray(curve.sizes)),
+                **log_axis_ticks(np.asarray(curve.sizes)),
             ),
-            # log_ticks are 1, 2 or 5 times a power of ten: ".0e" is exact.
             y_axis(
                 y_scale,
                 "test MSE",
-                4,
-                tick_format=".0e",
-                tick_values=log_ticks(
+                LOG_TICK_CHARS,
+                **log_axis_ticks(
                     np.concatenate([np.ravel(m) for m in curve.test_mse.values()])
                 ),
             ),
@@ -218,7 +217,12 @@ def learning_curve_figure(
         title="Learning curves (dashed: fitted D^-α_D)",
         legend_location="bottom-left",
         layout=w.Layout(width="440px", height="340px"),
-        fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
+        fig_margin={
+            "top": 50,
+            "bottom": 50,
+            "left": left_margin(LOG_TICK_CHARS),
+            "right": 20,
+        },
     )
 
 
