@@ -304,10 +304,6 @@ def _check_block_finite(values: dict[str, Any], block: Block) -> None:
             )
 
 
-def format_seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 60 else f"{int(s // 60)} min {s % 60:.0f} s"
-
-
 def describe_network(net_json: Any) -> str:
     """The cache description of a spec's network JSON (sorted, so stable)."""
     return json.dumps(net_json, sort_keys=True, default=str)

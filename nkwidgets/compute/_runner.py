@@ -331,13 +331,14 @@ class ExperimentPlan:
                 (
                     "time",
                     f"{self.seconds_per_wave:.3g} s per wave (timed) -> about "
-                    f"{_duration(self.seconds_total or 0.0)} for the kernels",
+                    f"{format_duration(self.seconds_total or 0.0)} for the kernels",
                 )
             )
         return "\n".join(f"{label + ':':<16} {text}" for label, text in rows)
 
 
-def _duration(s: float) -> str:
+def format_duration(s: float) -> str:
+    """An estimate's length: seconds, minutes or hours, one decimal."""
     if s < 60:
         return f"{s:.1f} s"
     if s < 3600:

@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..compute import Event, Experiment
+from ..compute._runner import format_duration
 from ._kernel_heatmap import KernelHeatmap
 from ._prediction_view import PredictionView
 from ._style import KERNEL_TITLES, error_html
@@ -47,6 +48,7 @@ class ExperimentView(w.VBox):
             color_range="robust",
         )
         self.message = w.HTML("")
+        self._pace = _Pace(0)
         children: list[Any] = [
             self.header,
             w.HBox([self.progress, self.status]),
@@ -73,6 +75,7 @@ class ExperimentView(w.VBox):
         data = event.data
         if event.kind == "started":
             self.progress.max = data["total"]
+            self._pace = _Pace(data.get("cached", 0))
         elif event.kind == "block_done":
             block = data["block"]
             if block.target == "train_train":
@@ -80,8 +83,12 @@ class ExperimentView(w.VBox):
                     block.row0, block.col0, dict(data["values"]), mirror=block.mirrored
                 )
         elif event.kind == "progress":
-            self.progress.value = data["done"]
-            self.status.value = f"&nbsp;{data['done']} / {data['total']} blocks · {data['elapsed']:.1f} s"
+            done, total, elapsed = data["done"], data["total"], data["elapsed"]
+            self.progress.value = done
+            left = self._pace.seconds_left(done, total, elapsed)
+            self.status.value = f"&nbsp;{done} / {total} blocks · {elapsed:.1f} s" + (
+                "" if left is None else f" · about {format_duration(left)} left"
+            )
         elif event.kind == "prediction" and self.figures is not None:
             self.figures.show(data["predictions"])
         elif event.kind == "done":
@@ -100,3 +107,30 @@ class ExperimentView(w.VBox):
         self.progress.bar_style = "danger"
         self.heatmap.error = text
         self.message.value = error_html(text)
+
+
+class _Pace:
+    """Time left, from the pace of the blocks computed so far.
+
+    Cached blocks arrive at once and the first computed one carries the
+    compile, so the pace is measured from the first computed block on, and
+    only once a few more have followed it.
+    """
+
+    #: Computed blocks after the first before an estimate is shown.
+    MIN_BLOCKS = 2
+
+    def __init__(self, cached: int):
+        self.cached = cached
+        self.first: tuple[int, float] | None = None  # (done, elapsed) then
+
+    def seconds_left(self, done: int, total: int, elapsed: float) -> float | None:
+        if done <= self.cached or done >= total:
+            return None
+        if self.first is None:
+            self.first = (done, elapsed)
+            return None
+        blocks = done - self.first[0]
+        if blocks < self.MIN_BLOCKS:
+            return None
+        return (elapsed - self.first[1]) / blocks * (total - done)
