@@ -202,6 +202,8 @@ def _run(args: argparse.Namespace) -> int:
         "dataset": experiment.dataset.name,
         "data_fingerprint": experiment.dataset.fingerprint(),
         "dtype": experiment.dtype,
+        # What block_size = auto chose, if it did: the spec says only "auto".
+        "block_size": experiment.chosen_block_size,
         "blocks": result.blocks,
         "seconds": result.seconds,
         "processes": jax.process_count(),

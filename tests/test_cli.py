@@ -161,6 +161,7 @@ def test_run_writes_every_array_and_metadata(tmp_path, capsys):
         }
         metadata = json.loads(str(r["metadata"]))
     assert metadata["spec"]["block_size"] == 25 and metadata["blocks"]["total"] == 9
+    assert metadata["block_size"] == 25
     assert metadata["dtype"] == "float32" and metadata["nkwidgets"]
 
 
