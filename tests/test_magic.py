@@ -87,6 +87,22 @@ def test_good_spec_returns_at_once_and_binds_result(ip):
     assert result.predictions["ntk"]["accuracy"].shape == (3,)
 
 
+def test_a_network_that_fails_to_compile_reports_in_the_view(ip):
+    """Conv on flat data passes the spec check but not tracing: the cell still
+    returns (the block size, chosen by compiling, is decided on the job's
+    thread), and the failure shows in the view, not as a traceback."""
+    from nkwidgets.compute import BlockError
+
+    body = "net = serial(Conv(8, (3, 3)), Relu(), Flatten(), Dense(10))\ndata = digits(train=20, test=10)\n"
+    ip.run_cell_magic("nk", "", body)
+    job = ip.user_ns["nk_job"]
+    with pytest.raises(BlockError, match="2-D convolution needs 4 axes"):
+        job.result(timeout=120)
+    view = ip.magics_manager.registry["NKMagics"].jobs.find(None).view
+    assert "2-D convolution needs 4 axes" in view.message.value
+    assert view.progress.bar_style == "danger"
+
+
 def test_bad_option_is_rejected(ip):
     from nkwidgets.spec import SpecError
 

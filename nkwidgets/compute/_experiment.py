@@ -224,7 +224,13 @@ class Experiment:
         cache = runner.open_cache()
         cached = runner.load_cached(cache, blocks)
         pending = [b for b in blocks if b not in cached]
-        context.emit("started", total=len(blocks), cached=len(cached))
+        context.emit(
+            "started",
+            total=len(blocks),
+            cached=len(cached),
+            train_blocks=sum(b.target == "train_train" for b in blocks),
+            block_size=runner.block_size,
+        )
         t0 = time.monotonic()
         published = 0
 

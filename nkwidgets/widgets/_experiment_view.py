@@ -27,10 +27,10 @@ class ExperimentView(w.VBox):
         self.result_name = result_name
         ds = experiment.dataset
         n_train = len(ds.x_train)
-        blocks = experiment.blocks()
-        blocks_total = sum(1 for b in blocks if b.target == "train_train")
-        # What block_size = auto chose is worth seeing: it sets the pace.
-        self.block_size = max((max(b.rows, b.cols) for b in blocks), default=0)
+        # Known once the job starts: block_size = auto is decided on the job's
+        # thread (it compiles), so the cell returns at once and a network that
+        # fails to compile reports in the view like any other failure.
+        self.block_size: int | None = None
         self.header = w.HTML(self._header_html())
         self.progress = w.IntProgress(
             value=0, min=0, max=1, layout=w.Layout(width="320px")
@@ -44,7 +44,6 @@ class ExperimentView(w.VBox):
             kernels=tuple(experiment.compute),
             title=f"{what}, train × train (rows sorted by class)",
             row_labels=ds.labels_train,
-            blocks_total=blocks_total,
             color_range="robust",
         )
         self.message = w.HTML("")
@@ -66,8 +65,12 @@ class ExperimentView(w.VBox):
         what = " and ".join(KERNEL_TITLES[n] for n in e.compute)
         return (
             f"<b>nkwidgets</b> · {what} of the infinite network on "
-            f"<code>{html.escape(e.dataset.name)}</code> · {e.dtype} · "
-            f"blocks of {self.block_size} × {self.block_size}"
+            f"<code>{html.escape(e.dataset.name)}</code> · {e.dtype}"
+            + (
+                ""
+                if self.block_size is None
+                else f" · blocks of {self.block_size} × {self.block_size}"
+            )
         )
 
     def on_event(self, event: Event) -> None:
@@ -76,6 +79,9 @@ class ExperimentView(w.VBox):
         if event.kind == "started":
             self.progress.max = data["total"]
             self._pace = _Pace(data.get("cached", 0))
+            self.heatmap.blocks_total = data["train_blocks"]
+            self.block_size = data["block_size"]
+            self.header.value = self._header_html()
         elif event.kind == "block_done":
             block = data["block"]
             if block.target == "train_train":

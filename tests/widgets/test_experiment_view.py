@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from nkwidgets.compute import Event
-from nkwidgets.compute._blocks import Block
 from nkwidgets.widgets._experiment_view import ExperimentView
 
 
@@ -20,9 +19,13 @@ def _view() -> ExperimentView:
         compute=("ntk",),
         predict=None,
         dtype="float32",
-        blocks=lambda: [Block("train_train", 0, 4, 0, 4)],
     )
     return ExperimentView(experiment)
+
+
+def _started(total: int, cached: int) -> Event:
+    data = {"total": total, "cached": cached, "train_blocks": 1, "block_size": 4}
+    return Event("started", data)
 
 
 def _progress(view: ExperimentView, done: int, total: int, elapsed: float) -> str:
@@ -32,7 +35,7 @@ def _progress(view: ExperimentView, done: int, total: int, elapsed: float) -> st
 
 def test_time_left_follows_the_pace_of_computed_blocks():
     view = _view()
-    view.on_event(Event("started", {"total": 20, "cached": 4}))
+    view.on_event(_started(20, cached=4))
     # Cached blocks come at once; the first computed one carries the compile.
     for done in range(1, 5):
         assert "left" not in _progress(view, done, 20, 0.01 * done)
@@ -49,7 +52,7 @@ def test_time_left_follows_the_pace_of_computed_blocks():
 @pytest.mark.parametrize("cached", [0, 20])
 def test_no_estimate_when_nothing_is_left_to_compute(cached):
     view = _view()
-    view.on_event(Event("started", {"total": 20, "cached": cached}))
+    view.on_event(_started(20, cached))
     texts = [_progress(view, d, 20, 0.1 * d) for d in range(1, 21)]
     assert ("left" in " ".join(texts)) == (cached == 0)
     assert "left" not in texts[-1]

@@ -430,10 +430,12 @@ def test_experiment_view_streams_both_kernels_into_one_heatmap():
         compute=("nngp", "ntk"),
         predict=None,
         dtype="float64",
-        blocks=lambda: plan,
     )
     view = ExperimentView(experiment)
     heatmap = view.heatmap
+    view.on_event(
+        Event("started", {"total": 4, "cached": 0, "train_blocks": 3, "block_size": 2})
+    )
     assert heatmap.kernels == ["nngp", "ntk"] and heatmap.blocks_total == 3
     assert "blocks of 2 × 2" in view.header.value
     full = np.arange(16.0).reshape(4, 4)
