@@ -15,6 +15,7 @@ import numpy as np
 
 from ..parameterization import ParameterizationComparison
 from ._axes import left_margin, y_axis
+from ._legend import legend_row
 from ._log_ticks import LOG_TICK_CHARS, MAX_LOG_TICKS, log_axis_ticks, log_ticks
 from ._style import KERNEL_COLOURS
 
@@ -44,8 +45,11 @@ class ParameterizationPlot(w.VBox):
             log_y=True,
         )
         self.accuracy_fig = self._accuracy_figure()
+        # One legend above the three panels, where it hides no point.
+        self.legend = w.HTML(_legend_html())
         super().__init__(
             [
+                self.legend,
                 w.HBox([self.distance_fig, self.lr_fig]),
                 self.accuracy_fig,
                 w.HTML(
@@ -70,12 +74,10 @@ class ParameterizationPlot(w.VBox):
                 marker="circle",
                 marker_size=40,
                 stroke_width=2,
-                labels=[PARAMETERIZATION_TITLES[p]],
-                display_legend=True,
             )
             for p, values in series.items()
         ]
-        return _make_figure(title, marks, x_scale, y_scale, y_label, "", "bottom-left")
+        return _make_figure(title, marks, x_scale, y_scale, y_label, "")
 
     def _accuracy_figure(self) -> bq.Figure:
         c = self.comparison
@@ -93,8 +95,6 @@ class ParameterizationPlot(w.VBox):
                     marker="circle",
                     marker_size=40,
                     stroke_width=2,
-                    labels=[f"finite, {PARAMETERIZATION_TITLES[p]}"],
-                    display_legend=True,
                 )
             )
             marks.append(
@@ -105,8 +105,6 @@ class ParameterizationPlot(w.VBox):
                     colors=[colour],
                     line_style="dashed",
                     stroke_width=1.5,
-                    labels=[f"infinite width, {PARAMETERIZATION_TITLES[p]}"],
-                    display_legend=True,
                 )
             )
         marks.append(
@@ -117,8 +115,6 @@ class ParameterizationPlot(w.VBox):
                 colors=[NNGP_COLOUR],
                 line_style="dotted",
                 stroke_width=1.5,
-                labels=["NNGP (both)"],
-                display_legend=True,
             )
         )
         return _make_figure(
@@ -128,7 +124,6 @@ class ParameterizationPlot(w.VBox):
             y_scale,
             "test accuracy",
             ".0%",
-            "bottom-right",
             width="900px",
         )
 
@@ -140,7 +135,6 @@ def _make_figure(
     y_scale: Any,
     y_label: str,
     y_format: str,
-    legend: str,
     width: str = "440px",
 ) -> bq.Figure:
     # Label the widths themselves (few, usually powers of two); a log y axis
@@ -164,7 +158,6 @@ def _make_figure(
             y_axis(y_scale, y_label, LOG_TICK_CHARS, **y_traits),
         ],
         title=title,
-        legend_location=legend,
         layout=w.Layout(width=width, height="320px"),
         fig_margin={
             "top": 50,
@@ -173,3 +166,16 @@ def _make_figure(
             "right": 20,
         },
     )
+
+
+def _legend_html() -> str:
+    entries: list[tuple[Any, str, str]] = [
+        ("dot", PARAMETERIZATION_COLOURS[p], PARAMETERIZATION_TITLES[p])
+        for p in PARAMETERIZATION_COLOURS
+    ]
+    entries += [
+        ("solid", "#666666", "finite networks (points)"),
+        ("dashed", "#666666", "infinite width"),
+        ("dotted", NNGP_COLOUR, "NNGP (both parameterizations)"),
+    ]
+    return legend_row(entries)

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
 from ._axes import left_margin, y_axis
+from ._legend import legend_row
 from ._log_ticks import LOG_TICK_CHARS, log_axis_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES
 
@@ -42,7 +43,7 @@ class SpectrumPlot(w.VBox):
           fit_range: initial ranks ``(k_min, k_max)`` of the power-law fit
             (default: 1 to a tenth of the ranks).
           learning_curve: a :class:`~nkwidgets.spectrum.LearningCurve` to plot
-            beside, its fitted exponents in the legend.
+            beside; its fitted exponents join the legend.
           title: heading of the view.
         """
         if not eigenvalues:
@@ -59,7 +60,9 @@ class SpectrumPlot(w.VBox):
                 f"`fit_range={fit_range!r}` must satisfy 1 <= k_min < k_max <= {n} "
                 "(the number of eigenvalues)."
             )
-        self.colours = _colours(self.eigenvalues)
+        # One colour per kernel across both figures and the legend.
+        curve_names = learning_curve.test_mse if learning_curve is not None else {}
+        self.colours = _colours({**self.eigenvalues, **curve_names})
         self.fits: dict[str, PowerLaw] = {}
         self.range_slider = w.IntRangeSlider(
             value=(lo, hi),
@@ -70,8 +73,11 @@ class SpectrumPlot(w.VBox):
             layout=w.Layout(width="440px"),
         )
         self.fit_text = w.HTML("")
+        # Above the figures, where it hides no eigenvalue; refit updates it.
+        self.legend = w.HTML("")
+        self.learning_curve = learning_curve
         self._build_spectrum_figure()
-        children: list[Any] = [w.HTML(f"<b>{html.escape(title)}</b>")]
+        children: list[Any] = [w.HTML(f"<b>{html.escape(title)}</b>"), self.legend]
         figures: list[Any] = [self.spectrum_fig]
         self.curve_fig = None
         if learning_curve is not None:
@@ -102,8 +108,6 @@ class SpectrumPlot(w.VBox):
                 scales=scales,
                 colors=[self.colours[name]],
                 stroke_width=2,
-                labels=[_title(name)],
-                display_legend=True,
             )
             self.fit_lines[name] = bq.Lines(
                 x=[],
@@ -130,7 +134,6 @@ class SpectrumPlot(w.VBox):
                 ),
             ],
             title="Eigenvalues (dashed: fitted k^-α)",
-            legend_location="bottom-left",
             layout=w.Layout(width="440px", height="340px"),
             fig_margin={
                 "top": 50,
@@ -158,9 +161,24 @@ class SpectrumPlot(w.VBox):
             with self.fit_lines[name].hold_sync():
                 self.fit_lines[name].x = k
                 self.fit_lines[name].y = fit(k)
-            self.points[name].labels = [f"{_title(name)}  α = {fit.exponent:.2f}"]
             rows.append(f"{_title(name)}: α = {fit.exponent:.3f}")
         self.fit_text.value = f"ranks {lo}–{hi}: " + " · ".join(rows)
+        self.legend.value = self._legend_html()
+
+    def _legend_html(self) -> str:
+        curve = self.learning_curve
+        entries = []
+        for name in self.colours:
+            parts = []
+            if name in self.fits:
+                parts.append(f"α = {self.fits[name].exponent:.2f}")
+            if curve is not None and name in curve.fits:
+                parts.append(f"α_D = {curve.fits[name].exponent:.2f}")
+            entries.append(
+                ("solid", self.colours[name], f"{_title(name)}: {', '.join(parts)}")
+            )
+        entries.append(("dashed", "#000000", "fitted power laws"))
+        return legend_row(entries)
 
 
 def learning_curve_figure(
@@ -182,8 +200,6 @@ def learning_curve_figure(
                 marker="circle",
                 marker_size=40,
                 stroke_width=2,
-                labels=[f"{_title(name)}  α_D = {fit.exponent:.2f}"],
-                display_legend=True,
             )
         )
         d = np.array([fit.x_min, fit.x_max])
@@ -215,7 +231,6 @@ def learning_curve_figure(
             ),
         ],
         title="Learning curves (dashed: fitted D^-α_D)",
-        legend_location="bottom-left",
         layout=w.Layout(width="440px", height="340px"),
         fig_margin={
             "top": 50,

@@ -18,9 +18,10 @@ def test_spectrum_plot_fits_the_chosen_range_and_refits_on_the_slider():
     plot = SpectrumPlot({"nngp": values, "ntk": 2 * values}, fit_range=(1, 50))
     assert plot.fits["nngp"].exponent == pytest.approx(2.0)
     assert plot.fits["ntk"].amplitude == pytest.approx(2.0)
-    assert "α = 2.00" in plot.points["ntk"].labels[0]
+    assert "NTK: α = 2.00" in plot.legend.value
     plot.range_slider.value = (60, 200)
     assert plot.fits["nngp"].exponent == pytest.approx(4.0)
+    assert "NNGP: α = 4.00" in plot.legend.value
     np.testing.assert_allclose(
         plot.fit_lines["nngp"].y, fit_power_law(values, x_min=60, x_max=200)([60, 200])
     )
@@ -56,8 +57,11 @@ def test_learning_curves_beside_the_spectrum():
         },
     )
     plot = SpectrumPlot({"ntk": np.arange(1, 11.0) ** -1}, learning_curve=curve)
-    labels = [m.labels[0] for m in plot.curve_fig.marks if m.display_legend]
-    assert labels == ["NNGP  α_D = 0.50", "NTK  α_D = 0.70"]
+    # One legend above both figures; NNGP has a learning curve but no spectrum.
+    assert not any(m.display_legend for m in plot.curve_fig.marks)
+    assert "NNGP: α_D = 0.50" in plot.legend.value
+    assert "NTK: α = 1.00, α_D = 0.70" in plot.legend.value
+    assert plot.colours["nngp"] == "#E69F00"
 
 
 def test_parameterization_plot_draws_every_series():
@@ -84,3 +88,27 @@ def test_parameterization_plot_draws_every_series():
     np.testing.assert_array_equal(plot.lr_fig.axes[0].tick_values, widths)
     lr_ticks = np.asarray(plot.lr_fig.axes[1].tick_values)
     assert lr_ticks.size >= 2 and 0.1 <= lr_ticks.min() and lr_ticks.max() <= 10.0
+
+
+def test_parameterization_plot_has_one_legend_above_its_panels():
+    widths = np.array([16, 64])
+    two = {"ntk": np.array([0.3, 0.15]), "standard": np.array([0.31, 0.16])}
+    c = ParameterizationComparison(
+        widths=widths,
+        ntk_distance=two,
+        ntk_scale=two,
+        learning_rate=two,
+        finite_accuracy=two,
+        finite_accuracy_std=two,
+        kernel_accuracy=two,
+        nngp_accuracy=0.9,
+        nngp_max_difference=0.0,
+        steps=10,
+        lr_fraction=0.5,
+    )
+    plot = ParameterizationPlot(c)
+    assert plot.children[0] is plot.legend
+    for words in ("NTK param.", "standard param.", "infinite width", "NNGP"):
+        assert words in plot.legend.value
+    figures = (plot.distance_fig, plot.lr_fig, plot.accuracy_fig)
+    assert not any(m.display_legend for f in figures for m in f.marks)
