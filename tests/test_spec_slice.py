@@ -50,7 +50,7 @@ def test_slice_round_trips_and_builds_the_python_index(index, expected, keyword)
     x = np.zeros((2, 4, 5, 3))
     assert built.apply_fn((), x).shape == python.apply_fn((), x).shape
     # The index handed to Index is exactly the Python one (a tuple stays a tuple).
-    from nkwidgets._spec._parser import index_value
+    from nkwidgets._spec._slice_syntax import index_value
 
     node = spec.net["kwargs"]["idx"] if keyword else spec.net["args"][0]
     assert index_value(node["slice"]) == expected

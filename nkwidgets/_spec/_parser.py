@@ -17,7 +17,8 @@ import warnings
 from typing import Any
 
 from ..errors import NKError
-from ._error import SpecError
+from ._error import SpecError, describe_node, short_repr
+from ._slice_syntax import SliceReader, index_value
 from ._vocabulary import (
     ARGUMENT_LIMITS,
     CONSTANTS,
@@ -37,10 +38,6 @@ from ._vocabulary import (
     layer_registry,
     parameter_text,
 )
-
-#: How ``...`` (Ellipsis) is written in a ``{"slice": ...}`` node.
-ELLIPSIS_TEXT = "..."
-_NOT_A_VALUE = object()
 
 # NUL and lone surrogates (what undecodable bytes become under
 # "surrogateescape") make `ast.parse` fail without a position; find them first.
@@ -101,21 +98,6 @@ def build(node: Any, registry: dict[str, Any]) -> Any:
     if isinstance(node, tuple):
         return tuple(build(v, registry) for v in node)
     return node
-
-
-def index_value(index: Any) -> Any:
-    """What ``Slice[...]`` returns for the JSON of a ``{"slice": ...}`` node.
-
-    A list is a tuple index (``Slice[:, 1:3]``), anything else one entry
-    (``Slice[1:3]``); an entry is an int, ``"..."`` or ``{"start", "stop", "step"}``.
-    """
-    if isinstance(index, list | tuple):
-        return tuple(index_value(i) for i in index)
-    if index == ELLIPSIS_TEXT:
-        return Ellipsis
-    if isinstance(index, dict):
-        return slice(index["start"], index["stop"], index["step"])
-    return index
 
 
 def _as_text(text: Any) -> str:
@@ -296,7 +278,7 @@ class _Checker:
                 and value > limit
             ):
                 raise SpecError(
-                    f"{name}({key}={_short(value)}): the limit is {limit}; building the layer "
+                    f"{name}({key}={short_repr(value)}): the limit is {limit}; building the layer "
                     f"takes work that grows with `{key}`. Fix: use {key} <= {limit}.",
                     *self.loc(node),
                 )
@@ -349,7 +331,9 @@ class _Checker:
             items = [self.literal(e, depth + 1) for e in node.elts]
             return tuple(items) if isinstance(node, ast.Tuple) else items
         what = (
-            f"the name `{node.id}`" if isinstance(node, ast.Name) else _describe(node)
+            f"the name `{node.id}`"
+            if isinstance(node, ast.Name)
+            else describe_node(node)
         )
         raise SpecError(
             f"{what} is not allowed here; arguments must be numbers, strings, True/False/None, "
@@ -358,105 +342,7 @@ class _Checker:
         )
 
     def slice(self, node: ast.Subscript) -> dict[str, Any]:
-        """``Slice[...]`` as ``{"slice": entries}``, read from the syntax tree."""
-        if not (isinstance(node.value, ast.Name) and node.value.id == SLICE_NAME):
-            raise SpecError(
-                f"indexing (`a[i]`) is allowed only on `{SLICE_NAME}`, to build an "
-                f"index for Index. Fix: e.g. `Index({SLICE_NAME}[:, 1:3])`.",
-                *self.loc(node),
-            )
-        index = node.slice
-        if not isinstance(index, ast.Tuple):
-            return {"slice": self.index_entry(index)}
-        if len(index.elts) > MAX_SEQUENCE:
-            raise SpecError(
-                f"an index may hold at most {MAX_SEQUENCE} entries.", *self.loc(node)
-            )
-        entries = []
-        for element in index.elts:
-            entry = self.index_entry(element)
-            if entry == ELLIPSIS_TEXT and ELLIPSIS_TEXT in entries:
-                raise SpecError(
-                    "an index may hold at most one `...`. Fix: remove this one.",
-                    *self.loc(element),
-                )
-            entries.append(entry)
-        return {"slice": entries}
-
-    def index_entry(self, node: ast.expr) -> int | str | dict[str, int | None]:
-        """One entry of ``Slice[...]``: an integer, ``...`` or ``start:stop:step``."""
-        if isinstance(node, ast.Constant) and node.value is Ellipsis:
-            return ELLIPSIS_TEXT
-        if isinstance(node, ast.Slice):
-            bounds = {
-                "start": self.index_integer(node.lower, node, bound=True),
-                "stop": self.index_integer(node.upper, node, bound=True),
-                "step": self.index_integer(node.step, node, bound=True),
-            }
-            if bounds["step"] == 0:
-                raise SpecError(
-                    "a slice step cannot be zero. Fix: use a nonzero step such as "
-                    "`::2` or `::-1`, or leave it out.",
-                    *self.loc(node.step or node),
-                )
-            return bounds
-        return self.index_integer(node, node, bound=False)
-
-    def index_integer(
-        self, node: ast.expr | None, entry: ast.AST, bound: bool
-    ) -> int | None:
-        """An integer entry or slice bound (``None`` or absent for a bound)."""
-        if node is None:
-            return None
-        value: Any = _NOT_A_VALUE
-        inner = node
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            inner = node.operand
-        if isinstance(inner, ast.Constant):
-            value = inner.value
-            if (
-                inner is not node
-                and isinstance(value, int | float)
-                and not isinstance(value, bool)
-            ):
-                value = -value if isinstance(node.op, ast.USub) else value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return self.bounded(value, node)
-        if bound and inner is node and value is None:
-            return None
-        accepted = (
-            f"`{SLICE_NAME}[...]` takes integers (`0`, `-1`), slices with integer "
-            "bounds (`1:3`, `::2`, `:`) and one `...`"
-        )
-        where = "a slice bound" if bound else "an index entry"
-        if inner is not node and (
-            isinstance(value, bool) or not isinstance(value, int | float)
-        ):
-            problem = "a sign can only precede a number"
-            fix = "write e.g. `Slice[-1]` or `Slice[:-1]`"
-        elif isinstance(node, ast.Name):
-            problem = (
-                f"the name `{node.id}` cannot be {where}: names are never looked up"
-            )
-            fix = "write the number itself, e.g. `Slice[:, 1:3]`"
-        elif isinstance(value, float):
-            problem = f"`{_short(value)}` is not an integer"
-            fix = "use an integer, e.g. `Slice[1]` or `Slice[1:2]`"
-        elif isinstance(value, bool):
-            problem = f"`{value}` cannot be {where} (Index takes no boolean masks)"
-            fix = "use integers or slices, e.g. `Slice[:, 1:3]`"
-        elif value is None:
-            problem = (
-                "`None` (a new axis) cannot be an index entry, as Index adds no axes"
-            )
-            fix = "use `:` to keep an axis whole, e.g. `Slice[:, 1:3]`"
-        elif isinstance(node, ast.Tuple | ast.List):
-            problem = f"a {'list' if isinstance(node, ast.List) else 'tuple'} cannot be {where} (no fancy indexing)"
-            fix = "use a slice such as `1:3` instead of a list of positions"
-        else:
-            problem = f"{_describe(node)} cannot be {where}"
-            fix = "write literal integers, e.g. `Slice[:, 1:3]` or `Slice[..., 0]`"
-        raise SpecError(f"{problem}; {accepted}. Fix: {fix}.", *self.loc(node))
+        return SliceReader(self.loc, self.bounded).read(node)
 
     def bounded(self, value: Any, node: ast.AST) -> Any:
         if (
@@ -514,7 +400,7 @@ class _Checker:
             if key == "images":
                 if not isinstance(value, bool):
                     raise SpecError(
-                        f"digits(images=...) must be True or False, not {_short(value)}.",
+                        f"digits(images=...) must be True or False, not {short_repr(value)}.",
                         *self.loc(node),
                     )
                 continue
@@ -524,7 +410,7 @@ class _Checker:
                 or value < (0 if key == "seed" else 1)
             ):
                 raise SpecError(
-                    f"digits({key}=...) must be a positive integer, not {_short(value)}.",
+                    f"digits({key}=...) must be a positive integer, not {short_repr(value)}.",
                     *self.loc(node),
                 )
         return data
@@ -640,42 +526,6 @@ def _did_you_mean(name: str, candidates: Any, known: bool = True) -> str:
     if hint:
         return f" Did you mean `{hint[0]}`?"
     return f" Known: {', '.join(names)}." if known else ""
-
-
-_NODE_WORDS = {
-    ast.Attribute: "attribute access (`a.b`)",
-    ast.Subscript: "indexing (`a[i]`)",
-    ast.Lambda: "a lambda",
-    ast.BinOp: "arithmetic",
-    ast.BoolOp: "`and`/`or`",
-    ast.Compare: "a comparison",
-    ast.IfExp: "`x if c else y`",
-    ast.JoinedStr: "an f-string",
-    ast.Dict: "a dict",
-    ast.Set: "a set",
-    ast.Starred: "`*` unpacking",
-    ast.NamedExpr: "`:=`",
-    ast.Await: "`await`",
-    ast.Yield: "`yield`",
-    ast.YieldFrom: "`yield from`",
-    ast.ListComp: "a comprehension",
-    ast.SetComp: "a comprehension",
-    ast.DictComp: "a comprehension",
-    ast.GeneratorExp: "a generator expression",
-    ast.UnaryOp: "an operator other than a leading sign",
-    ast.Call: "a call",
-}
-
-
-def _describe(node: ast.AST) -> str:
-    if isinstance(node, ast.Constant):
-        return f"a {type(node.value).__name__} constant"
-    return _NODE_WORDS.get(type(node), f"a {type(node).__name__} expression")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _plain(signature: inspect.Signature) -> str:
