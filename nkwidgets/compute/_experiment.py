@@ -155,8 +155,14 @@ class Experiment:
         """A Job that runs this experiment when started."""
         return Job(self.run, name="experiment")
 
-    def cache_facts(self) -> dict[str, Any]:
-        """Everything that decides the block values; hashed into the cache key."""
+    def cache_facts(self, block_size: int | None = None) -> dict[str, Any]:
+        """Everything that decides the block values; hashed into the cache key.
+
+        ``block_size``: the facts of this computation at another block size
+        (default: :attr:`chosen_block_size`), to find its earlier blocks.
+        """
+        from .. import __version__
+
         if self.description is None:
             raise CacheError(
                 "a block cache needs a description of the network to key it, and this "
@@ -164,11 +170,8 @@ class Experiment:
                 "`%%nk`, `nk run`), or pass `description=` a text that changes "
                 "whenever the network does."
             )
-        return self._cache_facts(self.chosen_block_size)
-
-    def _cache_facts(self, block_size: int) -> dict[str, Any]:
-        from .. import __version__
-
+        if block_size is None:
+            block_size = self.chosen_block_size
         return {
             "format": 1,
             "network": self.description,

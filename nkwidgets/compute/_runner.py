@@ -82,7 +82,9 @@ def _size_in_cache(e: Experiment) -> int | None:
         return None
     earlier = {
         size: count
-        for size, count in earlier_block_sizes(e.cache_dir, e._cache_facts(0)).items()
+        for size, count in earlier_block_sizes(
+            e.cache_dir, e.cache_facts(block_size=0)
+        ).items()
         if count > 0
     }
     if not earlier:

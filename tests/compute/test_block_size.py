@@ -120,7 +120,7 @@ def test_a_resumed_run_keeps_the_block_size_of_its_cached_blocks(tmp_path):
 def test_cached_blocks_of_another_computation_are_not_taken(tmp_path):
     _mlp(block_size=7, cache_dir=str(tmp_path)).job().run_here()
     other = _mlp(cache_dir=str(tmp_path), compute=("ntk",))
-    assert earlier_block_sizes(tmp_path, other._cache_facts(0)) == {}
+    assert earlier_block_sizes(tmp_path, other.cache_facts(block_size=0)) == {}
     assert other.chosen_block_size == math.ceil(60 / MIN_BLOCKS_PER_SIDE)
 
 
