@@ -65,10 +65,12 @@ def js_number_text(x: float) -> str:
     Both languages print the shortest digits that round-trip; only the layout
     differs (ECMAScript's Number::toString: positional from 1e-6 up to 1e21).
     """
-    if x == 0 or not math.isfinite(x):
-        return {0: "0"}.get(
-            x, "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
-        )
+    if x == 0:
+        return "0"  # -0 too
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
     sign = "-" if x < 0 else ""
     _, digit_tuple, exponent = Decimal(repr(abs(float(x)))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
