@@ -52,11 +52,7 @@ class ParameterizationPlot(w.VBox):
                 self.legend,
                 w.HBox([self.distance_fig, self.lr_fig]),
                 self.accuracy_fig,
-                w.HTML(
-                    f"NNGPs of the two parameterizations differ by at most "
-                    f"{c.nngp_max_difference:.1e} (relative) at every width; "
-                    f"NNGP regression accuracy {c.nngp_accuracy:.1%}."
-                ),
+                w.HTML(_nngp_note(c)),
             ]
         )
 
@@ -179,3 +175,16 @@ def _legend_html() -> str:
         ("dotted", NNGP_COLOUR, "NNGP (both parameterizations)"),
     ]
     return legend_row(entries)
+
+
+def _nngp_note(c: ParameterizationComparison) -> str:
+    # The two NNGPs agree in theory; "differ by at most 0.0e+00" says it badly.
+    same = (
+        "are identical at every width"
+        if c.nngp_max_difference == 0
+        else f"differ by at most {c.nngp_max_difference:.1e} (relative) at every width"
+    )
+    return (
+        f"The NNGPs of the two parameterizations {same}; "
+        f"NNGP regression accuracy {c.nngp_accuracy:.1%}."
+    )

@@ -71,11 +71,16 @@ def test_tutorial_widget_renders(lab_url: str, browser, notebook: str) -> None:
             f"{widget}: {text!r} not shown"
         )
         assert not errors, errors
-        # The widget itself, as a figure: the notebook panel scrolls, so a page
+        # Each widget itself, as a figure: the notebook panel scrolls, so a page
         # screenshot would show only whatever is in view at the end.
-        output = page.locator(".jp-OutputArea-output:visible:has(.bqplot)").first
-        output.scroll_into_view_if_needed()
-        output.screenshot(path=str(ARTIFACTS / f"tutorial_{stem}_widget.png"))
+        outputs = page.locator(".jp-OutputArea-output:visible:has(.bqplot)")
+        for i in range(outputs.count()):
+            output = outputs.nth(i)
+            output.scroll_into_view_if_needed()
+            suffix = "" if i == 0 else f"_{i + 1}"
+            output.screenshot(
+                path=str(ARTIFACTS / f"tutorial_{stem}_widget{suffix}.png")
+            )
     finally:
         page.screenshot(path=str(ARTIFACTS / f"tutorial_{stem}.png"), full_page=True)
         page.close()

@@ -112,3 +112,4 @@ def test_parameterization_plot_has_one_legend_above_its_panels():
         assert words in plot.legend.value
     figures = (plot.distance_fig, plot.lr_fig, plot.accuracy_fig)
     assert not any(m.display_legend for f in figures for m in f.marks)
+    assert "identical at every width" in plot.children[-1].value
