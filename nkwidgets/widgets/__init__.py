@@ -7,5 +7,6 @@ from ._kip_view import KipView as KipView
 from ._order_chaos_plot import OrderChaosPlot as OrderChaosPlot
 from ._parameterization_plot import ParameterizationPlot as ParameterizationPlot
 from ._phase_plot import PhasePlot as PhasePlot
+from ._power_law_plot import PowerLawPlot as PowerLawPlot
 from ._prediction_view import PredictionView as PredictionView
 from ._spectrum_plot import SpectrumPlot as SpectrumPlot

@@ -19,6 +19,10 @@ import ipywidgets as w
 import numpy as np
 
 from ..phase import DIAGRAM_FIELDS, OrderChaosDiagram, order_chaos_diagram
+from ._axes import nice_ticks
+
+#: At most this many labels on the colour bar (440 px tall).
+COLOUR_TICKS = 6
 
 # What each diagram field is drawn as: (title, transform). log10 where the
 # quantity spans decades (depth scales, condition numbers).
@@ -81,19 +85,21 @@ class OrderChaosPlot(w.VBox):
             scales={"x": self.x_scale, "y": self.y_scale},
             colors=["white"],
             stroke_width=3,
-            labels=["χ1 = 1"],
-            display_legend=True,
+        )
+        # Round colour-bar ticks: bqplot's own label every half unit and
+        # overprint. The title names the white line, so no legend covers the map.
+        self.color_axis = bq.ColorAxis(
+            scale=self.color_scale, side="right", tick_format=".3~g"
         )
         self.figure = bq.Figure(
             marks=[self.heatmap, self.critical],
             axes=[
                 bq.Axis(scale=self.x_scale, label="σw²"),
                 bq.Axis(scale=self.y_scale, side="left", label="σb²"),
-                bq.ColorAxis(scale=self.color_scale, side="right"),
+                self.color_axis,
             ],
             layout=w.Layout(width="560px", height="440px"),
             fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 80},
-            legend_location="top-left",
         )
         self.field = w.Dropdown(
             options=[(FIELD_DISPLAY[f][0], f) for f in DIAGRAM_FIELDS],
@@ -145,9 +151,15 @@ class OrderChaosPlot(w.VBox):
         d = self.diagram
         field = self.field.value
         ok = np.isfinite(d.critical_sigma_w2)
+        colour = display_values(d, field)
         with self.heatmap.hold_sync():
             self.heatmap.x, self.heatmap.y = d.sigma_w2, d.sigma_b2
-            self.heatmap.color = display_values(d, field)
+            self.heatmap.color = colour
+        shown = colour[np.isfinite(colour)]
+        if shown.size:
+            self.color_axis.tick_values = nice_ticks(
+                float(shown.min()), float(shown.max()), COLOUR_TICKS
+            )
         with self.critical.hold_sync():
             self.critical.x, self.critical.y = (
                 d.critical_sigma_w2[ok],
@@ -155,11 +167,12 @@ class OrderChaosPlot(w.VBox):
             )
         self.figure.title = f"{d.activation}: {FIELD_DISPLAY[field][0]} (depth {d.depth}; white: χ1 = 1)"
         line = d.critical_sigma_w2[ok]
-        where = (
-            f"σw² from {line.min():.3f} to {line.max():.3f}"
-            if line.size
-            else "outside this grid"
-        )
+        if not line.size:
+            where = "outside this grid"
+        elif np.ptp(line) < 5e-4:  # e.g. ReLU: χ1 = σw²/2 whatever σb²
+            where = f"σw² = {line.mean():.3f} at every σb² shown"
+        else:
+            where = f"σw² from {line.min():.3f} to {line.max():.3f}"
         self.info.value = (
             f"Edge of chaos (χ1 = 1): {where}. Grey: no finite fixed point / undefined."
         )

@@ -172,6 +172,12 @@ def test_order_chaos_plot_draws_field_and_line():
     np.testing.assert_allclose(plot.heatmap.color, np.tile(sw / 2, (2, 1)))
     np.testing.assert_allclose(plot.critical.x, [2.0, 2.0])
     np.testing.assert_allclose(plot.critical.y, sb)
+    assert "σw² = 2.000 at every σb² shown" in plot.info.value
+    # Round colour-bar ticks inside χ1's range (0.5 to 1.5), no in-plot legend.
+    ticks = np.asarray(plot.color_axis.tick_values)
+    assert 2 <= ticks.size <= 6 and ticks.min() >= 0.5 and ticks.max() <= 1.5
+    np.testing.assert_allclose(ticks, np.round(ticks, 2))
+    assert not plot.critical.display_legend
     plot.field.value = "kappa"
     np.testing.assert_allclose(
         plot.heatmap.color[np.isfinite(plot.heatmap.color)],
