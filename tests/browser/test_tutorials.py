@@ -25,6 +25,7 @@ pytestmark = [
 
 #: Tutorial -> (widget, a text its rendered view must contain).
 WIDGET_TUTORIALS = {
+    "02_nngp_vs_ntk.ipynb": ("bqplot figures", "NNGP"),
     "04_finite_vs_infinite.ipynb": ("EmpiricalVsInfinite", "width"),
     "06_learning_rate_phases.ipynb": ("PhasePlot", "λ0"),
     "09_dataset_distillation_kip.ipynb": ("KipView", "support"),
