@@ -106,9 +106,17 @@ def log_tick_labels(ticks: list[float]) -> dict[str, str]:
 
 
 def log_axis_ticks(values: Any, max_ticks: int = MAX_LOG_TICKS) -> dict[str, Any]:
-    """``tick_values`` and ``tick_labels`` of a log axis covering ``values``.
+    """``tick_values`` and ``tick_labels`` for a bqplot log axis showing ``values``.
 
-    For ``bq.Axis(**log_axis_ticks(v))`` or ``axis.set_trait``-style updates.
+    At most ``max_ticks`` ticks inside the positive finite values' range,
+    labelled "0.05" or "10⁻³" as a paper would; non-positive and non-finite
+    values are ignored.
+
+    Examples:
+      >>> import numpy as np
+      >>> log_axis_ticks(np.array([0.03, 0.4]))["tick_labels"]
+      {'0.05': '0.05', '0.1': '0.1', '0.2': '0.2'}
+      >>> # bq.Axis(scale=bq.LogScale(), side="left", **log_axis_ticks(errors))
     """
     ticks = log_ticks(values, max_ticks)
     return {"tick_values": ticks, "tick_labels": log_tick_labels(ticks)}

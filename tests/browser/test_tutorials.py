@@ -27,6 +27,8 @@ pytestmark = [
 WIDGET_TUTORIALS = {
     "02_nngp_vs_ntk.ipynb": ("bqplot figures", "NNGP"),
     "04_finite_vs_infinite.ipynb": ("EmpiricalVsInfinite", "width"),
+    "07_infinite_attention.ipynb": ("bqplot figures", "accuracy"),
+    "08_kernel_embeddings.ipynb": ("bqplot figures", "feature"),
     "06_learning_rate_phases.ipynb": ("PhasePlot", "λ0"),
     "09_dataset_distillation_kip.ipynb": ("KipView", "support"),
     "10_parameterization_and_spectra.ipynb": ("SpectrumPlot", "eigenvalue"),
