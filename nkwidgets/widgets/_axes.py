@@ -37,6 +37,11 @@ def left_margin(tick_chars: int) -> int:
     return label_offset_px(tick_chars) + MARGIN_BEYOND_LABEL_PX
 
 
+def figure_margin(tick_chars: int) -> dict[str, int]:
+    """A bqplot ``fig_margin`` whose left side holds a y axis of ``tick_chars``-wide ticks."""
+    return {"top": 50, "bottom": 50, "left": left_margin(tick_chars), "right": 20}
+
+
 def y_axis(scale: bq.Scale, label: str, tick_chars: int, **traits: Any) -> bq.Axis:
     """A left axis labelled ``label``, its widest tick label ``tick_chars`` long.
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..convergence import ConvergenceResult, PowerLawFit, WidthPoint
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._kernel_heatmap import KernelHeatmap
 from ._legend import SwatchKind, legend_row
 from ._log_ticks import set_log_ticks
@@ -189,7 +189,7 @@ class EmpiricalVsInfinite(w.VBox):
             axes=[self.x_axis, self.y_axis],
             title="Relative error vs width (waiting for a sweep)",
             layout=w.Layout(width="640px", height="360px"),
-            fig_margin={"top": 50, "bottom": 50, "left": left_margin(5), "right": 20},
+            fig_margin=figure_margin(5),
         )
 
     def attach(self, job: Job) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..errors import InputError
-from ._axes import left_margin, nice_ticks, y_axis
+from ._axes import figure_margin, nice_ticks, y_axis
 from ._legend import legend_row
 from ._log_ticks import set_log_ticks
 from ._style import error_html
@@ -146,7 +146,7 @@ class KipView(w.VBox):
             ],
             title="Kernel regression from the support set",
             layout=w.Layout(width="440px", height="300px"),
-            fig_margin={"top": 50, "bottom": 50, "left": left_margin(4), "right": 20},
+            fig_margin=figure_margin(4),
         )
         loss_x = bq.LinearScale()
         loss_y = bq.LogScale()
@@ -165,7 +165,7 @@ class KipView(w.VBox):
             ],
             title="KIP loss",
             layout=w.Layout(width="440px", height="300px"),
-            fig_margin={"top": 50, "bottom": 50, "left": left_margin(5), "right": 20},
+            fig_margin=figure_margin(5),
         )
 
     def on_event(self, event: Event) -> None:

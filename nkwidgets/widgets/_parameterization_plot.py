@@ -14,7 +14,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..parameterization import ParameterizationComparison
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._legend import legend_row
 from ._log_ticks import LOG_TICK_CHARS, MAX_LOG_TICKS, log_axis_ticks, log_ticks
 from ._style import KERNEL_COLOURS
@@ -155,12 +155,7 @@ def _make_figure(
         ],
         title=title,
         layout=w.Layout(width=width, height="320px"),
-        fig_margin={
-            "top": 50,
-            "bottom": 50,
-            "left": left_margin(LOG_TICK_CHARS),
-            "right": 20,
-        },
+        fig_margin=figure_margin(LOG_TICK_CHARS),
     )
 
 

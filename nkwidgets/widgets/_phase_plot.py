@@ -21,7 +21,7 @@ import numpy as np
 
 from ..compute import Event, Job
 from ..phase import PhaseRun, PhaseSweep
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._legend import SwatchKind, legend_row
 from ._log_ticks import LOG_TICK_CHARS, set_log_ticks
 from ._style import NEUTRAL
@@ -45,12 +45,7 @@ def _figure(
         title=title,
         layout=w.Layout(width=width, height="320px"),
         # Loss ticks take up to LOG_TICK_CHARS ("2·10⁻⁵"), λ ratios 4 ("0.95").
-        fig_margin={
-            "top": 50,
-            "bottom": 50,
-            "left": left_margin(LOG_TICK_CHARS),
-            "right": 20,
-        },
+        fig_margin=figure_margin(LOG_TICK_CHARS),
     )
 
 

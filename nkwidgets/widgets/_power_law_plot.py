@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ..convergence import PowerLawFit, fit_power_law
 from ..errors import InputError
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._legend import legend_row
 from ._log_ticks import LOG_TICK_CHARS, MAX_LOG_TICKS, log_axis_ticks
 
@@ -123,12 +123,7 @@ class PowerLawPlot(w.VBox):
             ],
             title=title,
             layout=w.Layout(width="640px", height="380px"),
-            fig_margin={
-                "top": 50,
-                "bottom": 50,
-                "left": left_margin(LOG_TICK_CHARS),
-                "right": 20,
-            },
+            fig_margin=figure_margin(LOG_TICK_CHARS),
         )
         entries: list[tuple[Any, str, str]] = [
             (

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compute import Event
 from ..data import Dataset
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._legend import legend_row
 from ._log_ticks import set_log_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES, NEUTRAL, error_html
@@ -29,7 +29,7 @@ from ._style import KERNEL_COLOURS, KERNEL_TITLES, NEUTRAL, error_html
 _CLASS_OFFSET = {"nngp": -0.13, "ntk": 0.13}
 # Outputs and metrics in ".1f"/".2f": "-0.5", "0.25"; 5 leaves room for "-1.25".
 _Y_TICK_CHARS = 5
-_MARGIN = {"top": 50, "bottom": 50, "left": left_margin(_Y_TICK_CHARS), "right": 20}
+_MARGIN = figure_margin(_Y_TICK_CHARS)
 
 
 def time_label(t: float) -> str:

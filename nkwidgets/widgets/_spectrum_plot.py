@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..spectrum import LearningCurve, PowerLaw, ScienceError, fit_power_law
-from ._axes import left_margin, y_axis
+from ._axes import figure_margin, y_axis
 from ._legend import legend_row
 from ._log_ticks import LOG_TICK_CHARS, log_axis_ticks
 from ._style import KERNEL_COLOURS, KERNEL_TITLES
@@ -135,12 +135,7 @@ class SpectrumPlot(w.VBox):
             ],
             title="Eigenvalues (dashed: fitted k^-α)",
             layout=w.Layout(width="440px", height="340px"),
-            fig_margin={
-                "top": 50,
-                "bottom": 50,
-                "left": left_margin(LOG_TICK_CHARS),
-                "right": 20,
-            },
+            fig_margin=figure_margin(LOG_TICK_CHARS),
         )
 
     def _on_range(self, change: dict[str, Any]) -> None:
@@ -232,12 +227,7 @@ def learning_curve_figure(
         ],
         title="Learning curves (dashed: fitted D^-α_D)",
         layout=w.Layout(width="440px", height="340px"),
-        fig_margin={
-            "top": 50,
-            "bottom": 50,
-            "left": left_margin(LOG_TICK_CHARS),
-            "right": 20,
-        },
+        fig_margin=figure_margin(LOG_TICK_CHARS),
     )
 
 

@@ -6,7 +6,7 @@ import bqplot as bq
 import numpy as np
 import pytest
 
-from nkwidgets.widgets._axes import left_margin, nice_ticks, y_axis
+from nkwidgets.widgets._axes import figure_margin, nice_ticks, y_axis
 from nkwidgets.widgets._legend import legend_row
 
 
@@ -37,7 +37,7 @@ def test_y_axis_label_clears_wider_tick_labels_and_the_margin_holds_it():
     assert offsets[0] < offsets[1] and narrow.side == "left"
     # The label (its centre line at the offset, half a line either side) sits
     # inside the figure's margin.
-    assert left_margin(6) >= offsets[1] + 8
+    assert figure_margin(6)["left"] >= offsets[1] + 8
 
 
 def test_legend_row_has_a_swatch_per_entry_and_escapes_labels():

@@ -64,11 +64,10 @@ def test_learning_curves_beside_the_spectrum():
     assert plot.colours["nngp"] == "#E69F00"
 
 
-def test_parameterization_plot_draws_every_series():
-    widths = np.array([16, 64])
+def _comparison() -> ParameterizationComparison:
     two = {"ntk": np.array([0.3, 0.15]), "standard": np.array([0.31, 0.16])}
-    c = ParameterizationComparison(
-        widths=widths,
+    return ParameterizationComparison(
+        widths=np.array([16, 64]),
         ntk_distance=two,
         ntk_scale={"ntk": np.array([7.0, 7.0]), "standard": np.array([100.0, 400.0])},
         learning_rate={"ntk": np.array([10.0, 10.0]), "standard": np.array([0.4, 0.1])},
@@ -80,6 +79,11 @@ def test_parameterization_plot_draws_every_series():
         steps=10,
         lr_fraction=0.5,
     )
+
+
+def test_parameterization_plot_draws_every_series():
+    c = _comparison()
+    widths = c.widths
     plot = ParameterizationPlot(c)
     np.testing.assert_array_equal(plot.lr_fig.marks[1].y, [0.4, 0.1])
     assert len(plot.accuracy_fig.marks) == 5  # finite + kernel per param., NNGP
@@ -91,22 +95,7 @@ def test_parameterization_plot_draws_every_series():
 
 
 def test_parameterization_plot_has_one_legend_above_its_panels():
-    widths = np.array([16, 64])
-    two = {"ntk": np.array([0.3, 0.15]), "standard": np.array([0.31, 0.16])}
-    c = ParameterizationComparison(
-        widths=widths,
-        ntk_distance=two,
-        ntk_scale=two,
-        learning_rate=two,
-        finite_accuracy=two,
-        finite_accuracy_std=two,
-        kernel_accuracy=two,
-        nngp_accuracy=0.9,
-        nngp_max_difference=0.0,
-        steps=10,
-        lr_fraction=0.5,
-    )
-    plot = ParameterizationPlot(c)
+    plot = ParameterizationPlot(_comparison())
     assert plot.children[0] is plot.legend
     for words in ("NTK param.", "standard param.", "infinite width", "NNGP"):
         assert words in plot.legend.value
