@@ -17,14 +17,30 @@ from ..compute._runner import format_duration
 from ._kernel_heatmap import KernelHeatmap
 from ._prediction_view import PredictionView
 from ._style import KERNEL_TITLES, error_html
+from ._throttle import Throttle
+
+#: Progress-bar and status-line redraws a second, however fast blocks finish.
+STATUS_UPDATES_PER_S = 10
 
 
 class ExperimentView(w.VBox):
     """Progress bar, one heatmap of the kernels (train x train), accuracy and MSE vs t."""
 
-    def __init__(self, experiment: Experiment, result_name: str = "nk_result"):
+    def __init__(
+        self,
+        experiment: Experiment,
+        result_name: str = "nk_result",
+        *,
+        max_updates_per_s: float = STATUS_UPDATES_PER_S,
+    ):
         self.experiment = experiment
         self.result_name = result_name
+        # Small blocks finish thousands of times a second; the progress bar and
+        # status line are redrawn at most max_updates_per_s times, the last
+        # state always included.
+        self._done = 0
+        self._status_text = "starting…"
+        self._throttle = Throttle(self._draw_progress, max_updates_per_s)
         ds = experiment.dataset
         n_train = len(ds.x_train)
         # Known once the job starts: block_size = auto is decided on the job's
@@ -90,14 +106,16 @@ class ExperimentView(w.VBox):
                 )
         elif event.kind == "progress":
             done, total, elapsed = data["done"], data["total"], data["elapsed"]
-            self.progress.value = done
             left = self._pace.seconds_left(done, total, elapsed)
-            self.status.value = f"&nbsp;{done} / {total} blocks · {elapsed:.1f} s" + (
+            self._done = done
+            self._status_text = f"&nbsp;{done} / {total} blocks · {elapsed:.1f} s" + (
                 "" if left is None else f" · about {format_duration(left)} left"
             )
+            self._throttle.request()
         elif event.kind == "prediction" and self.figures is not None:
             self.figures.show(data["predictions"])
         elif event.kind == "done":
+            self._throttle.flush()
             self.heatmap.flush()
             self.progress.bar_style = "success"
             self.message.value = (
@@ -109,7 +127,12 @@ class ExperimentView(w.VBox):
         elif event.kind == "cancelled":
             self._show_error("Cancelled; finished blocks are kept in the heatmap.")
 
+    def _draw_progress(self) -> None:
+        self.progress.value = self._done
+        self.status.value = self._status_text
+
     def _show_error(self, text: str) -> None:
+        self._throttle.flush()
         self.progress.bar_style = "danger"
         self.heatmap.error = text
         self.message.value = error_html(text)
